@@ -1,0 +1,108 @@
+import * as z from 'zod/mini';
+import { CniError, ErrorCode } from './errors';
+import { describeIssues } from './schema';
+
+export const COMMANDS = ['ADD', 'DEL', 'CHECK', 'VERSION', 'GC', 'STATUS'] as const;
+export type Command = (typeof COMMANDS)[number];
+
+// The spec's container id: alphanumerics plus "_", "." and "-", starting with an alphanumeric.
+const CONTAINER_ID = /^[a-zA-Z0-9][a-zA-Z0-9_.\-]*$/;
+
+/** Linux's dev_valid_name(): 1..15 bytes, not "." or "..", no "/", ":" or whitespace. */
+export function interfaceNameProblem(name: string): string | undefined {
+  if (name.length === 0) return 'is empty';
+  if (Buffer.byteLength(name) > 15) return `is longer than 15 bytes`;
+  if (name === '.' || name === '..') return 'may not be "." or ".."';
+  if (/[/:\s]/.test(name)) return 'may not contain "/", ":" or whitespace';
+  return undefined;
+}
+
+const envSchema = z.object({
+  CNI_COMMAND: z.enum(COMMANDS),
+  CNI_CONTAINERID: z.optional(z.string()),
+  CNI_NETNS: z.optional(z.string()),
+  CNI_IFNAME: z.optional(z.string()),
+  CNI_ARGS: z.optional(z.string()),
+  CNI_PATH: z.optional(z.string()),
+});
+
+export interface CniArgs {
+  K8S_POD_NAME?: string;
+  K8S_POD_NAMESPACE?: string;
+  K8S_POD_INFRA_CONTAINER_ID?: string;
+  K8S_POD_UID?: string;
+}
+const KNOWN_ARGS = new Set(['K8S_POD_NAME', 'K8S_POD_NAMESPACE', 'K8S_POD_INFRA_CONTAINER_ID', 'K8S_POD_UID', 'IgnoreUnknown']);
+
+/** Parses CNI_ARGS ("K=V;K=V"). Unknown keys are an error unless IgnoreUnknown is true, as in libcni's types.LoadArgs. */
+export function parseCniArgs(raw: string | undefined): CniArgs {
+  const pairs = new Map<string, string>();
+  for (const part of (raw ?? '').split(';')) {
+    if (part === '') continue;
+    const eq = part.indexOf('=');
+    if (eq <= 0) throw new CniError(ErrorCode.InvalidEnv, `CNI_ARGS: malformed pair ${JSON.stringify(part)}`, 'expected KEY=VALUE separated by ";"');
+    pairs.set(part.slice(0, eq), part.slice(eq + 1));
+  }
+  const ignoreUnknown = ['1', 'true'].includes((pairs.get('IgnoreUnknown') ?? '').toLowerCase());
+  const unknown = [...pairs.keys()].filter((k) => !KNOWN_ARGS.has(k));
+  if (unknown.length && !ignoreUnknown) {
+    throw new CniError(ErrorCode.InvalidEnv, `CNI_ARGS: unknown keys ${unknown.join(', ')}`, 'set IgnoreUnknown=1 to ignore them');
+  }
+  const args: CniArgs = {};
+  for (const key of ['K8S_POD_NAME', 'K8S_POD_NAMESPACE', 'K8S_POD_INFRA_CONTAINER_ID', 'K8S_POD_UID'] as const) {
+    const v = pairs.get(key);
+    if (v) args[key] = v;
+  }
+  return args;
+}
+
+export interface CniEnv {
+  command: Command;
+  containerId: string;
+  netns: string;
+  ifname: string;
+  path: string;
+  args: CniArgs;
+}
+
+// Which variables each command needs; the rest are ignored (libcni sends "dummy" for VERSION).
+const REQUIRED: Record<Command, (keyof z.infer<typeof envSchema>)[]> = {
+  ADD: ['CNI_CONTAINERID', 'CNI_NETNS', 'CNI_IFNAME', 'CNI_PATH'],
+  CHECK: ['CNI_CONTAINERID', 'CNI_NETNS', 'CNI_IFNAME', 'CNI_PATH'],
+  DEL: ['CNI_CONTAINERID', 'CNI_IFNAME', 'CNI_PATH'],
+  GC: ['CNI_PATH'],
+  STATUS: ['CNI_PATH'],
+  VERSION: [],
+};
+
+/** Reads and validates the CNI_* variables for the command they name. */
+export function parseEnv(env: NodeJS.ProcessEnv): CniEnv {
+  const parsed = envSchema.safeParse(env);
+  if (!parsed.success) {
+    throw new CniError(ErrorCode.InvalidEnv, 'invalid CNI environment', describeIssues(parsed.error));
+  }
+  const e = parsed.data;
+  const command = e.CNI_COMMAND;
+  const missing = REQUIRED[command].filter((k) => !e[k]);
+  if (missing.length) {
+    throw new CniError(ErrorCode.InvalidEnv, `missing environment for ${command}: ${missing.join(', ')}`);
+  }
+  const result: CniEnv = {
+    command,
+    containerId: e.CNI_CONTAINERID ?? '',
+    netns: e.CNI_NETNS ?? '',
+    ifname: e.CNI_IFNAME ?? '',
+    path: e.CNI_PATH ?? '',
+    args: {},
+  };
+  if (command === 'VERSION' || command === 'GC' || command === 'STATUS') return result;
+  if (!CONTAINER_ID.test(result.containerId)) {
+    throw new CniError(ErrorCode.InvalidEnv, `CNI_CONTAINERID ${JSON.stringify(result.containerId)} is not a valid container id`, 'alphanumerics, "_", "." and "-", starting with an alphanumeric');
+  }
+  const ifnameProblem = interfaceNameProblem(result.ifname);
+  if (ifnameProblem) {
+    throw new CniError(ErrorCode.InvalidEnv, `CNI_IFNAME ${JSON.stringify(result.ifname)} ${ifnameProblem}`, 'a Linux interface name: 1-15 bytes, no "/", ":" or whitespace');
+  }
+  result.args = parseCniArgs(e.CNI_ARGS);
+  return result;
+}

@@ -1,0 +1,52 @@
+import type { CniVersion } from './version';
+import { compareVersions } from './version';
+
+/** What an attachment is, independent of the spec version it is rendered in. */
+export interface Attachment {
+  hostInterface: { name: string; mac?: string };
+  podInterface: { name: string; mac?: string; sandbox: string };
+  ipv4?: { address: string; gateway?: string };
+  ipv6?: { address: string; gateway?: string };
+}
+
+interface IpConfig {
+  version?: '4' | '6';
+  interface: number;
+  address: string;
+  gateway?: string;
+}
+
+/**
+ * Renders the ADD result in the requested version's shape: 0.3.x/0.4.0 carry `version` on each IP,
+ * 1.x drop it. The pod interface is index 1, after the host veth, as the reference bridge plugin does.
+ */
+export function renderResult(cniVersion: CniVersion, a: Attachment): Record<string, unknown> {
+  const legacy = compareVersions(cniVersion, '1.0.0') < 0;
+  const ips: IpConfig[] = [];
+  const routes: { dst: string; gw?: string }[] = [];
+  if (a.ipv4) {
+    ips.push({ ...(legacy ? { version: '4' as const } : {}), interface: 1, address: a.ipv4.address, ...(a.ipv4.gateway ? { gateway: a.ipv4.gateway } : {}) });
+    if (a.ipv4.gateway) routes.push({ dst: '0.0.0.0/0', gw: a.ipv4.gateway });
+  }
+  if (a.ipv6) {
+    ips.push({ ...(legacy ? { version: '6' as const } : {}), interface: 1, address: a.ipv6.address, ...(a.ipv6.gateway ? { gateway: a.ipv6.gateway } : {}) });
+    if (a.ipv6.gateway) routes.push({ dst: '::/0', gw: a.ipv6.gateway });
+  }
+  return {
+    cniVersion,
+    interfaces: [
+      { name: a.hostInterface.name, ...(a.hostInterface.mac ? { mac: a.hostInterface.mac } : {}) },
+      { name: a.podInterface.name, ...(a.podInterface.mac ? { mac: a.podInterface.mac } : {}), sandbox: a.podInterface.sandbox },
+    ],
+    ips,
+    routes,
+    dns: {},
+  };
+}
+
+/** Addresses (CIDR form) that a previous result assigned to the named interface (or to any, when unnamed). */
+export function prevResultAddresses(prev: { interfaces?: { name: string }[]; ips?: { address: string; interface?: number }[] }, ifname: string): string[] {
+  return (prev.ips ?? [])
+    .filter((ip) => ip.interface === undefined || prev.interfaces?.[ip.interface]?.name === ifname)
+    .map((ip) => ip.address);
+}
