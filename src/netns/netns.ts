@@ -1,0 +1,91 @@
+import * as fs from 'node:fs';
+import { CniError, ErrorCode } from '../cni/errors';
+import { CLONE_NEWNET, Errno, namespaceType, setns } from './libc';
+import { classifyNetnsPath, procNetnsPath } from './path';
+
+/** The kernel's identity of a namespace: two paths name the same one iff (dev, ino) are equal. */
+export interface NsId {
+  dev: number;
+  ino: number;
+}
+
+export function sameNs(a: NsId, b: NsId): boolean {
+  return a.dev === b.dev && a.ino === b.ino;
+}
+
+export function nsIdOf(path: string): NsId {
+  const st = fs.statSync(path);
+  return { dev: st.dev, ino: st.ino };
+}
+
+/** An open, verified network namespace file. */
+export interface NetnsHandle extends NsId {
+  path: string;
+  fd: number;
+  close(): void;
+}
+
+const SYS_PTRACE_HINT = "reading another process's /proc/<pid>/ns needs CAP_SYS_PTRACE (add SYS_PTRACE to the capabilities)";
+const SYS_ADMIN_HINT = 'entering a network namespace needs CAP_SYS_ADMIN (add SYS_ADMIN to the capabilities)';
+export const HOST_PID_HINT = 'run with hostPID: true so that this process sees the host PID namespace';
+
+function missingProcessMessage(path: string, pid: number, whoSees: string): CniError {
+  return new CniError(
+    ErrorCode.ContainerUnknown,
+    `network namespace ${path} not found: no process ${pid} in ${whoSees}'s PID namespace`,
+    `the process exited, or ${whoSees} is not in the host PID namespace (${HOST_PID_HINT})`,
+  );
+}
+
+/**
+ * Opens `path` and proves it is a network namespace (an nsfs file whose NS_GET_NSTYPE is CLONE_NEWNET):
+ * `/etc/passwd` and `/proc/self/ns/mnt` are refused before anything is changed.
+ * `whoSees` names the process for PID-namespace hints ("the plugin", "netplugin").
+ */
+export function openNetns(path: string, whoSees = 'this process'): NetnsHandle {
+  const form = classifyNetnsPath(path);
+  if (!form) {
+    throw new CniError(ErrorCode.InvalidEnv, `network namespace path ${JSON.stringify(path)} is not absolute`);
+  }
+  let fd: number;
+  try {
+    fd = fs.openSync(path, fs.constants.O_RDONLY) // libuv sets O_CLOEXEC;
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const pid = form.kind === 'proc-pid' || form.kind === 'proc-task' ? form.pid : undefined;
+    if (code === 'ENOENT' && pid !== undefined && !fs.existsSync(`/proc/${pid}`)) throw missingProcessMessage(path, pid, whoSees);
+    if (code === 'ENOENT') throw new CniError(ErrorCode.ContainerUnknown, `network namespace ${path} does not exist`);
+    if (code === 'EACCES' || code === 'EPERM') throw new CniError(ErrorCode.Io, `permission denied opening ${path}`, SYS_PTRACE_HINT);
+    throw new CniError(ErrorCode.Io, `cannot open network namespace ${path}: ${(err as Error).message}`);
+  }
+  try {
+    const type = namespaceType(fd);
+    if (type.errno === Errno.ENOTTY || type.errno === Errno.EINVAL) {
+      throw new CniError(ErrorCode.InvalidEnv, `${path} is not a namespace file`, 'expected an nsfs file such as /proc/<pid>/ns/net or /var/run/netns/<name>');
+    }
+    if (type.errno) throw new CniError(ErrorCode.Io, `cannot inspect ${path}: errno ${type.errno}`);
+    if (type.value !== CLONE_NEWNET) {
+      throw new CniError(ErrorCode.InvalidEnv, `${path} is a namespace but not a network namespace`, `NS_GET_NSTYPE returned 0x${type.value.toString(16)}, expected CLONE_NEWNET`);
+    }
+    const st = fs.fstatSync(fd);
+    return { path, fd, dev: st.dev, ino: st.ino, close: () => fs.closeSync(fd) };
+  } catch (err) {
+    fs.closeSync(fd);
+    throw err;
+  }
+}
+
+/**
+ * Moves the calling (main JS) thread into `ns` and proves it: afterwards `/proc/<pid>/ns/net`, which
+ * names the main thread's namespace, must have the target's (dev, ino). Only this thread moves; libuv's
+ * worker threads stay where they were, and sockets opened from here on belong to `ns`.
+ */
+export function enterNetns(ns: NetnsHandle): void {
+  const r = setns(ns.fd, CLONE_NEWNET);
+  if (r.errno === Errno.EPERM) throw new CniError(ErrorCode.Io, `setns into ${ns.path} refused (EPERM)`, SYS_ADMIN_HINT);
+  if (r.errno) throw new CniError(ErrorCode.Io, `setns into ${ns.path} failed: errno ${r.errno}`);
+  const now = nsIdOf(procNetnsPath(process.pid));
+  if (!sameNs(now, ns)) {
+    throw new CniError(ErrorCode.Io, `after setns, ${procNetnsPath(process.pid)} is not ${ns.path}`, `inode ${now.ino} != ${ns.ino}: refusing to go on`);
+  }
+}
