@@ -1,0 +1,72 @@
+// The contiv netplugin wire (netplugin/mgmtfn/k8splugin/cniapi): CNIPodAttr in, RspAddPod out.
+// Unknown keys are allowed both ways, as Go's encoding/json ignores them; ours are marked below.
+import * as z from 'zod/mini';
+
+export const Routes = {
+  addPod: '/ContivCNI.AddPod',
+  delPod: '/ContivCNI.DelPod',
+  // Our extensions: CHECK and GC have no contiv counterpart.
+  checkPod: '/ContivCNI.CheckPod',
+  gc: '/ContivCNI.GC',
+  healthz: '/healthz',
+  endpoints: '/endpoints',
+  metrics: '/metrics',
+} as const;
+
+export const podAttrSchema = z.looseObject({
+  K8S_POD_NAME: z.optional(z.string()),
+  K8S_POD_NAMESPACE: z.optional(z.string()),
+  K8S_POD_INFRA_CONTAINER_ID: z.optional(z.string()),
+  CNI_NETNS: z.optional(z.string()),
+  CNI_IFNAME: z.optional(z.string()),
+  // extensions
+  CNI_CONTAINERID: z.optional(z.string()),
+  K8S_POD_UID: z.optional(z.string()),
+  /** The namespace (dev, ino) the adapter verified; the netplugin checks it sees the same one. */
+  CONTIV_NETNS_DEV: z.optional(z.number()),
+  CONTIV_NETNS_INODE: z.optional(z.number()),
+  /** The path the runtime passed, before the adapter rewrote it to /proc/<pid>/ns/net. */
+  CONTIV_ORIG_NETNS: z.optional(z.string()),
+});
+export type PodAttr = z.infer<typeof podAttrSchema>;
+
+export const rspAddPodSchema = z.looseObject({
+  // contiv marks every field omitempty, so a success may carry no `result` at all.
+  result: z.optional(z.number()),
+  endpointid: z.optional(z.string()),
+  ipaddress: z.optional(z.string()),
+  ipv6address: z.optional(z.string()),
+  errmsg: z.optional(z.string()),
+  errinfo: z.optional(z.string()),
+  // extensions
+  gateway: z.optional(z.string()),
+  ipv6gateway: z.optional(z.string()),
+  mac: z.optional(z.string()),
+  hostveth: z.optional(z.string()),
+  mtu: z.optional(z.number()),
+  /** CheckPod: the CIDRs found on CNI_IFNAME inside the namespace. */
+  observed: z.optional(z.array(z.string())),
+  /** GC: the attachments that were freed. */
+  freed: z.optional(z.array(z.object({ containerID: z.string(), ifname: z.string() }))),
+});
+export type RspAddPod = z.infer<typeof rspAddPodSchema>;
+
+export const gcRequestSchema = z.object({
+  validAttachments: z.array(z.object({ containerID: z.string(), ifname: z.string() })),
+});
+export type GcRequest = z.infer<typeof gcRequestSchema>;
+
+export const endpointSchema = z.object({
+  containerId: z.string(),
+  ifname: z.string(),
+  ipaddress: z.string(),
+  ipv6address: z.optional(z.string()),
+  hostVeth: z.string(),
+  mac: z.string(),
+  netns: z.string(),
+  podName: z.string(),
+  podNamespace: z.string(),
+  state: z.enum(['pending', 'ready']),
+  createdAt: z.string(),
+});
+export type Endpoint = z.infer<typeof endpointSchema>;
