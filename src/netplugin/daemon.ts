@@ -1,0 +1,94 @@
+// The netplugin process: state, kernel, socket, and a clean stop on SIGTERM/SIGINT.
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as path from 'node:path';
+import type * as http from 'node:http';
+import { createLogger, type Logger } from '../log/logger';
+import { Datapath } from './datapath';
+import { bigIntToIpv6, intToIpv4 } from './ip';
+import { Pool4, Pool6 } from './ipam';
+import { Metrics } from './metrics';
+import { createServer } from './server';
+import { NetpluginService } from './service';
+import { Store } from './store';
+
+export interface DaemonOptions {
+  socket: string;
+  stateDir: string;
+  bridge: string;
+  subnet: string;
+  gateway?: string;
+  subnet6?: string;
+  mtu: number;
+  logFile?: string;
+  logLevel: string;
+}
+
+/** True when something accepts connections on the socket: a live daemon whose socket must not be stolen. */
+function socketIsLive(socket: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const c = net.connect(socket);
+    c.once('connect', () => {
+      c.destroy();
+      resolve(true);
+    });
+    c.once('error', () => resolve(false));
+  });
+}
+
+async function prepareSocket(socket: string, log: Logger): Promise<void> {
+  const dir = path.dirname(socket);
+  if (!fs.existsSync(dir)) fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+  if (!fs.existsSync(socket)) return;
+  if (await socketIsLive(socket)) throw new Error(`another netplugin is already serving ${socket}; refusing to take its socket`);
+  log.warn('removing stale socket', { socket });
+  fs.unlinkSync(socket);
+}
+
+function listen(server: http.Server, socket: string): Promise<void> {
+  // umask makes the socket 0600 from its first instant, not after a chmod race
+  const old = process.umask(0o177);
+  return new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(socket, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  }).finally(() => process.umask(old));
+}
+
+export async function runDaemon(opts: DaemonOptions): Promise<void> {
+  const log = createLogger({ file: opts.logFile, level: opts.logLevel, component: 'netplugin' });
+  const pool4 = new Pool4(opts.subnet, opts.gateway);
+  const pool6 = opts.subnet6 ? new Pool6(opts.subnet6) : undefined;
+  await prepareSocket(opts.socket, log);
+  const store = new Store(opts.stateDir);
+  const datapath = new Datapath({
+    bridge: opts.bridge,
+    gateway4: intToIpv4(pool4.gateway),
+    prefix4: pool4.cidr.prefix,
+    ...(pool6 ? { gateway6: bigIntToIpv6(pool6.gateway), prefix6: pool6.cidr.prefix } : {}),
+    mtu: opts.mtu,
+  });
+  const metrics = new Metrics();
+  const service = new NetpluginService(store, datapath, pool4, pool6, log, metrics);
+  await datapath.ensureBridge();
+  await service.reconcile();
+  const server = createServer(service, metrics, log);
+  await listen(server, opts.socket);
+  log.info('netplugin ready', { socket: opts.socket, stateDir: opts.stateDir, bridge: opts.bridge, subnet: opts.subnet, gateway: intToIpv4(pool4.gateway), subnet6: opts.subnet6, mtu: opts.mtu });
+
+  await new Promise<void>((resolve) => {
+    const stop = (signal: string) => {
+      log.info('stopping', { signal });
+      server.close(() => resolve());
+      server.closeIdleConnections();
+    };
+    process.once('SIGTERM', () => stop('SIGTERM'));
+    process.once('SIGINT', () => stop('SIGINT'));
+  });
+  fs.rmSync(opts.socket, { force: true });
+  store.close();
+  datapath.close();
+  await new Promise<void>((resolve) => log.on('finish', resolve).end());
+}

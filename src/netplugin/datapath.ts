@@ -1,0 +1,177 @@
+// The kernel side of an attachment: a Linux bridge with the gateway, a veth pair per pod whose host end
+// is on the bridge and whose peer is born inside the pod's namespace (by PID) as CNI_IFNAME.
+import { createHash } from 'node:crypto';
+import type { RtNetlinkSocket } from 'netlink';
+import { CniError, ErrorCode } from '../cni/errors';
+import type { NetnsHandle } from '../netns/netns';
+import { AF_INET, AF_INET6, CREATE_EXCL, bridgeLinkInfo, hostSocket, linkByName, netlinkErrno, socketIn, vethLinkInfo } from './netlink';
+import { bytesToIp, ipv4Bytes, ipv4ToInt, ipv6Bytes, ipv6ToBigInt } from './ip';
+
+export const HOST_VETH_PREFIX = 'ctv';
+
+/** Host end name: deterministic from (container id, ifname), <= 15 bytes, so DEL finds it with no namespace. */
+export function hostVethName(containerId: string, ifname: string): string {
+  return HOST_VETH_PREFIX + createHash('sha256').update(`${containerId}/${ifname}`).digest('hex').slice(0, 11);
+}
+
+export interface BridgeConfig {
+  bridge: string;
+  gateway4: string;
+  prefix4: number;
+  gateway6?: string;
+  prefix6?: number;
+  mtu: number;
+}
+
+export interface PodLink {
+  ns: NetnsHandle;
+  pid: number;
+  hostVeth: string;
+  ifname: string;
+  mac: string;
+  ipv4: { address: string; prefix: number };
+  ipv6?: { address: string; prefix: number };
+}
+
+const macBytes = (mac: string) => Buffer.from(mac.split(':').map((h) => parseInt(h, 16)));
+
+function kernelError(step: string, err: unknown): CniError {
+  const errno = netlinkErrno(err);
+  if (errno === 'EPERM') return new CniError(ErrorCode.Io, `${step}: operation not permitted`, 'netplugin needs CAP_NET_ADMIN (add NET_ADMIN to the capabilities)');
+  return new CniError(ErrorCode.Io, `${step}: ${(err as Error).message}`);
+}
+
+async function addAddress(sock: RtNetlinkSocket, index: number, family: number, bytes: Buffer, prefix: number): Promise<void> {
+  try {
+    await sock.newAddress({ family, prefixlen: prefix, index, ...(family === AF_INET6 ? { flags: { nodad: true } } : {}) }, { address: bytes, local: bytes, ...(family === AF_INET6 ? { flags: { nodad: true } } : {}) }, CREATE_EXCL);
+  } catch (err) {
+    if (netlinkErrno(err) !== 'EEXIST') throw err;
+  }
+}
+
+async function setUp(sock: RtNetlinkSocket, index: number): Promise<void> {
+  await sock.setLink({ index, flags: { up: true }, change: { up: true } });
+}
+
+export class Datapath {
+  private readonly host = hostSocket();
+  private bridgeIndex = 0;
+
+  constructor(private readonly cfg: BridgeConfig) {}
+
+  get bridge(): string {
+    return this.cfg.bridge;
+  }
+
+  /** Creates the bridge if missing, gives it the gateway addresses and brings it up. Idempotent. */
+  async ensureBridge(): Promise<void> {
+    let link = await linkByName(this.host, this.cfg.bridge);
+    if (!link) {
+      try {
+        await this.host.newLink({}, { ifname: this.cfg.bridge, mtu: this.cfg.mtu, linkinfo: bridgeLinkInfo() }, CREATE_EXCL);
+      } catch (err) {
+        if (netlinkErrno(err) !== 'EEXIST') throw kernelError(`create bridge ${this.cfg.bridge}`, err);
+      }
+      link = await linkByName(this.host, this.cfg.bridge);
+    }
+    if (!link?.data.index) throw new CniError(ErrorCode.Io, `bridge ${this.cfg.bridge} did not appear`);
+    this.bridgeIndex = link.data.index;
+    await addAddress(this.host, this.bridgeIndex, AF_INET, ipv4Bytes(ipv4ToInt(this.cfg.gateway4)), this.cfg.prefix4);
+    if (this.cfg.gateway6 && this.cfg.prefix6) {
+      await addAddress(this.host, this.bridgeIndex, AF_INET6, ipv6Bytes(ipv6ToBigInt(this.cfg.gateway6)), this.cfg.prefix6);
+    }
+    await setUp(this.host, this.bridgeIndex);
+  }
+
+  /**
+   * Wires one pod. On any failure the host veth (and with it the peer) is removed before the error is
+   * returned, so a half-done ADD leaves nothing in the kernel.
+   */
+  async attach(p: PodLink): Promise<void> {
+    try {
+      await this.host.newLink(
+        {},
+        { ifname: p.hostVeth, mtu: this.cfg.mtu, master: this.bridgeIndex, linkinfo: vethLinkInfo({ ifname: p.ifname, pid: p.pid, mtu: this.cfg.mtu, mac: macBytes(p.mac) }) },
+        CREATE_EXCL,
+      );
+    } catch (err) {
+      if (netlinkErrno(err) === 'EEXIST') {
+        throw new CniError(ErrorCode.InvalidEnv, `an interface named ${p.ifname} already exists in the pod namespace (or host veth ${p.hostVeth} exists)`);
+      }
+      throw kernelError(`create veth ${p.hostVeth}`, err);
+    }
+    try {
+      const hostLink = await linkByName(this.host, p.hostVeth);
+      if (!hostLink?.data.index) throw new Error(`host veth ${p.hostVeth} vanished`);
+      await setUp(this.host, hostLink.data.index);
+      await this.configurePod(p);
+    } catch (err) {
+      await this.detach(p.hostVeth).catch(() => undefined);
+      throw err instanceof CniError ? err : kernelError(`configure ${p.ifname} in ${p.ns.path}`, err);
+    }
+  }
+
+  private async configurePod(p: PodLink): Promise<void> {
+    const pod = socketIn(p.ns);
+    try {
+      const lo = await linkByName(pod, 'lo');
+      if (lo?.data.index) await setUp(pod, lo.data.index);
+      const link = await linkByName(pod, p.ifname);
+      if (!link?.data.index) throw new Error(`${p.ifname} did not appear in ${p.ns.path}`);
+      const index = link.data.index;
+      await addAddress(pod, index, AF_INET, ipv4Bytes(ipv4ToInt(p.ipv4.address)), p.ipv4.prefix);
+      if (p.ipv6) await addAddress(pod, index, AF_INET6, ipv6Bytes(ipv6ToBigInt(p.ipv6.address)), p.ipv6.prefix);
+      await setUp(pod, index);
+      await pod.newRoute(
+        { family: AF_INET, dstLen: 0, table: 254, protocol: 'BOOT', scope: 'UNIVERSE', type: 'UNICAST' },
+        { gateway: ipv4Bytes(ipv4ToInt(this.cfg.gateway4)), oif: index },
+        CREATE_EXCL,
+      );
+      if (p.ipv6 && this.cfg.gateway6) {
+        await pod.newRoute(
+          { family: AF_INET6, dstLen: 0, table: 254, protocol: 'BOOT', scope: 'UNIVERSE', type: 'UNICAST' },
+          { gateway: ipv6Bytes(ipv6ToBigInt(this.cfg.gateway6)), oif: index },
+          CREATE_EXCL,
+        );
+      }
+    } finally {
+      pod.socket.close();
+    }
+  }
+
+  /** Deletes the host veth (the kernel deletes its peer); false when it was already gone. */
+  async detach(hostVeth: string): Promise<boolean> {
+    try {
+      const link = await linkByName(this.host, hostVeth);
+      if (!link?.data.index) return false;
+      await this.host.delLink({ index: link.data.index });
+      return true;
+    } catch (err) {
+      if (netlinkErrno(err) === 'ENODEV') return false;
+      throw kernelError(`delete ${hostVeth}`, err);
+    }
+  }
+
+  /** The CIDRs on `ifname` inside the namespace (for CHECK). */
+  async observe(ns: NetnsHandle, ifname: string): Promise<string[]> {
+    const pod = socketIn(ns);
+    try {
+      const link = await linkByName(pod, ifname);
+      if (!link?.data.index) return [];
+      const addrs = await pod.getAddresses();
+      return addrs.filter((a) => a.data.index === link.data.index && a.attrs.address && a.data.scope === 0).map((a) => `${bytesToIp(a.attrs.address!)}/${a.data.prefixlen}`);
+    } finally {
+      pod.socket.close();
+    }
+  }
+
+  /** Names of our host veths attached to this daemon's bridge. */
+  async hostVeths(): Promise<string[]> {
+    const links = await this.host.getLinks();
+    return links.filter((l) => l.attrs.master === this.bridgeIndex && l.attrs.ifname?.startsWith(HOST_VETH_PREFIX)).map((l) => l.attrs.ifname!);
+  }
+
+  close(): void {
+    this.host.socket.close();
+  }
+}

@@ -1,0 +1,103 @@
+// IPv4 as 32-bit integers and IPv6 as BigInt: allocation is arithmetic, not string scanning.
+import { isIPv4, isIPv6 } from 'node:net';
+
+export interface Cidr4 {
+  network: number;
+  prefix: number;
+  broadcast: number;
+}
+export interface Cidr6 {
+  network: bigint;
+  prefix: number;
+  last: bigint;
+}
+
+export function ipv4ToInt(ip: string): number {
+  if (!isIPv4(ip)) throw new Error(`${JSON.stringify(ip)} is not an IPv4 address`);
+  return ip.split('.').reduce((acc, o) => acc * 256 + Number(o), 0);
+}
+
+export function intToIpv4(n: number): string {
+  return [n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255].join('.');
+}
+
+function splitCidr(cidr: string): [string, number] {
+  const [ip, len, extra] = cidr.split('/');
+  const prefix = Number(len);
+  if (extra !== undefined || len === undefined || !/^\d+$/.test(len)) throw new Error(`${JSON.stringify(cidr)} is not in CIDR form`);
+  return [ip, prefix];
+}
+
+export function parseCidr4(cidr: string): Cidr4 {
+  const [ip, prefix] = splitCidr(cidr);
+  if (prefix < 8 || prefix > 30) throw new Error(`IPv4 subnet ${cidr}: prefix must be between /8 and /30`);
+  const size = 2 ** (32 - prefix);
+  const network = Math.floor(ipv4ToInt(ip) / size) * size;
+  return { network, prefix, broadcast: network + size - 1 };
+}
+
+export function ipv6ToBigInt(ip: string): bigint {
+  if (!isIPv6(ip)) throw new Error(`${JSON.stringify(ip)} is not an IPv6 address`);
+  let text = ip;
+  if (text.includes('.')) {
+    // a trailing dotted quad (::ffff:1.2.3.4) is two more groups
+    const v4 = ipv4ToInt(text.slice(text.lastIndexOf(':') + 1));
+    text = `${text.slice(0, text.lastIndexOf(':') + 1)}${(v4 >>> 16).toString(16)}:${(v4 & 0xffff).toString(16)}`;
+  }
+  const [head, tail] = text.split('::');
+  const headGroups = head ? head.split(':') : [];
+  const tailGroups = tail ? tail.split(':') : [];
+  const groups = tail === undefined ? headGroups : [...headGroups, ...Array(8 - headGroups.length - tailGroups.length).fill('0'), ...tailGroups];
+  return groups.reduce((acc, g) => (acc << 16n) | BigInt(parseInt(g, 16)), 0n);
+}
+
+/** RFC 5952 text: lower case, the longest run (>= 2) of zero groups as "::". */
+export function bigIntToIpv6(n: bigint): string {
+  const groups = Array.from({ length: 8 }, (_, i) => Number((n >> BigInt(16 * (7 - i))) & 0xffffn));
+  let bestStart = -1;
+  let bestLen = 1;
+  for (let i = 0; i < 8; ) {
+    if (groups[i] !== 0) {
+      i++;
+      continue;
+    }
+    let j = i;
+    while (j < 8 && groups[j] === 0) j++;
+    if (j - i > bestLen) [bestStart, bestLen] = [i, j - i];
+    i = j;
+  }
+  const hex = groups.map((g) => g.toString(16));
+  if (bestStart < 0) return hex.join(':');
+  return `${hex.slice(0, bestStart).join(':')}::${hex.slice(bestStart + bestLen).join(':')}`;
+}
+
+export function parseCidr6(cidr: string): Cidr6 {
+  const [ip, prefix] = splitCidr(cidr);
+  if (prefix < 64 || prefix > 126) throw new Error(`IPv6 subnet ${cidr}: prefix must be between /64 and /126`);
+  const hostBits = BigInt(128 - prefix);
+  const network = (ipv6ToBigInt(ip) >> hostBits) << hostBits;
+  return { network, prefix, last: network + (1n << hostBits) - 1n };
+}
+
+export function ipv4Bytes(n: number): Buffer {
+  const b = Buffer.alloc(4);
+  b.writeUInt32BE(n >>> 0);
+  return b;
+}
+
+export function ipv6Bytes(n: bigint): Buffer {
+  const b = Buffer.alloc(16);
+  b.writeBigUInt64BE(n >> 64n, 0);
+  b.writeBigUInt64BE(n & 0xffffffffffffffffn, 8);
+  return b;
+}
+
+/** An address as the kernel reports it (4 or 16 bytes) in text form. */
+export function bytesToIp(b: Buffer): string {
+  return b.length === 4 ? intToIpv4(b.readUInt32BE(0)) : bigIntToIpv6((b.readBigUInt64BE(0) << 64n) | b.readBigUInt64BE(8));
+}
+
+/** A stable MAC for a pod interface from its IPv4 address, as the reference bridge plugin does: 0a:58:<ip>. */
+export function macForIpv4(ip: number): string {
+  return ['0a', '58', ...[...ipv4Bytes(ip)].map((x) => x.toString(16).padStart(2, '0'))].join(':');
+}

@@ -1,0 +1,84 @@
+// rtnetlink through the `netlink` package, plus the one piece it leaves raw: IFLA_LINKINFO for
+// bridges and veth pairs (with the peer created directly in the pod's namespace by PID).
+import { type RtNetlinkSocket, createRtNetlink, FlagsNew, rt } from 'netlink';
+import { enterNetns, type NetnsHandle, openNetns } from '../netns/netns';
+
+export const AF_INET = 2;
+export const AF_INET6 = 10;
+const IFLA_IFNAME = 3;
+const IFLA_MTU = 4;
+const IFLA_ADDRESS = 1;
+const IFLA_NET_NS_PID = 19;
+const IFLA_INFO_KIND = 1;
+const IFLA_INFO_DATA = 2;
+const VETH_INFO_PEER = 1;
+const IFINFOMSG_LEN = 16;
+
+function attr(type: number, payload: Buffer): Buffer {
+  const len = 4 + payload.length;
+  const out = Buffer.alloc((len + 3) & ~3);
+  out.writeUInt16LE(len, 0);
+  out.writeUInt16LE(type, 2);
+  payload.copy(out, 4);
+  return out;
+}
+const u32 = (n: number) => {
+  const b = Buffer.alloc(4);
+  b.writeUInt32LE(n);
+  return b;
+};
+const cstr = (s: string) => Buffer.from(`${s}\0`);
+
+export function bridgeLinkInfo(): Buffer {
+  return attr(IFLA_INFO_KIND, cstr('bridge'));
+}
+
+/** IFLA_LINKINFO for a veth whose peer is born in the namespace of `peerPid`, already named and addressed. */
+export function vethLinkInfo(peer: { ifname: string; pid: number; mtu: number; mac: Buffer }): Buffer {
+  const peerMsg = Buffer.concat([
+    Buffer.alloc(IFINFOMSG_LEN),
+    attr(IFLA_IFNAME, cstr(peer.ifname)),
+    attr(IFLA_NET_NS_PID, u32(peer.pid)),
+    attr(IFLA_MTU, u32(peer.mtu)),
+    attr(IFLA_ADDRESS, peer.mac),
+  ]);
+  return Buffer.concat([attr(IFLA_INFO_KIND, cstr('veth')), attr(IFLA_INFO_DATA, attr(VETH_INFO_PEER, peerMsg))]);
+}
+
+/** The errno name in the netlink package's "Request rejected: EEXIST" errors. */
+export function netlinkErrno(err: unknown): string | undefined {
+  return /Request rejected: (\w+)/.exec(String((err as Error)?.message ?? err))?.[1];
+}
+
+export const CREATE_EXCL = { flags: FlagsNew.CREATE | FlagsNew.EXCL };
+
+export function hostSocket(): RtNetlinkSocket {
+  return createRtNetlink();
+}
+
+let hostNs: NetnsHandle | undefined;
+
+/**
+ * Opens an rtnetlink socket inside the namespace at `nsPath`: the main thread enters it, creates the
+ * socket (which stays bound to that namespace for its life) and returns to the daemon's own namespace,
+ * all synchronously, so no other JS runs while the thread is away.
+ */
+export function socketIn(ns: NetnsHandle): RtNetlinkSocket {
+  hostNs ??= openNetns(`/proc/${process.pid}/ns/net`);
+  enterNetns(ns);
+  try {
+    return createRtNetlink();
+  } finally {
+    enterNetns(hostNs);
+  }
+}
+
+export async function linkByName(sock: RtNetlinkSocket, ifname: string): Promise<rt.LinkMessage | undefined> {
+  try {
+    const [link] = await sock.getLink({}, { ifname });
+    return link;
+  } catch (err) {
+    if (netlinkErrno(err) === 'ENODEV') return undefined;
+    throw err;
+  }
+}

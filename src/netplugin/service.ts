@@ -1,0 +1,208 @@
+// What the netplugin does for each request, independent of HTTP: allocation, datapath, records, rollback.
+import type { Endpoint, GcRequest, PodAttr, RspAddPod } from '../api/wire';
+import { CniError, ErrorCode, PluginErrorCode } from '../cni/errors';
+import { interfaceNameProblem } from '../cni/env';
+import type { Logger } from '../log/logger';
+import { type Datapath, hostVethName } from './datapath';
+import { bigIntToIpv6, intToIpv4, macForIpv4 } from './ip';
+import type { Pool4, Pool6 } from './ipam';
+import type { Metrics } from './metrics';
+import { KeyedMutex } from './mutex';
+import { resolvePodNetns } from './podns';
+import type { EndpointRow, Store } from './store';
+
+interface Target {
+  containerId: string;
+  ifname: string;
+}
+
+function targetOf(attr: PodAttr): Target {
+  const containerId = attr.CNI_CONTAINERID || attr.K8S_POD_INFRA_CONTAINER_ID;
+  if (!containerId) throw new CniError(ErrorCode.InvalidEnv, 'the request names no container (CNI_CONTAINERID or K8S_POD_INFRA_CONTAINER_ID)');
+  const ifname = attr.CNI_IFNAME || 'eth0';
+  const problem = interfaceNameProblem(ifname);
+  if (problem) throw new CniError(ErrorCode.InvalidEnv, `CNI_IFNAME ${JSON.stringify(ifname)} ${problem}`);
+  return { containerId, ifname };
+}
+
+export class NetpluginService {
+  private readonly locks = new KeyedMutex();
+
+  constructor(
+    private readonly store: Store,
+    private readonly datapath: Datapath,
+    private readonly pool4: Pool4,
+    private readonly pool6: Pool6 | undefined,
+    private readonly log: Logger,
+    private readonly metrics: Metrics,
+  ) {}
+
+  private rsp(row: EndpointRow): RspAddPod {
+    return {
+      result: 0,
+      endpointid: `${row.containerId}/${row.ifname}`,
+      ipaddress: `${intToIpv4(row.ipv4)}/${this.pool4.cidr.prefix}`,
+      ...(row.ipv6 && this.pool6 ? { ipv6address: `${row.ipv6}/${this.pool6.cidr.prefix}` } : {}),
+      gateway: intToIpv4(this.pool4.gateway),
+      ...(row.ipv6 && this.pool6 ? { ipv6gateway: bigIntToIpv6(this.pool6.gateway) } : {}),
+      mac: row.mac,
+      hostveth: row.hostVeth,
+    };
+  }
+
+  private release(row: EndpointRow): void {
+    this.store.remove(row.containerId, row.ifname);
+    this.pool4.release(row.ipv4);
+    if (row.ipv6) this.pool6?.release(row.ipv6);
+    this.metrics.ipsInUse.set(this.pool4.inUse);
+  }
+
+  async addPod(attr: PodAttr): Promise<RspAddPod> {
+    const t = targetOf(attr);
+    return this.locks.run(`${t.containerId}/${t.ifname}`, async () => {
+      const existing = this.store.get(t.containerId, t.ifname);
+      if (existing) {
+        throw new CniError(PluginErrorCode.AlreadyAttached, `an interface of the requested name already exists: ${t.ifname} of container ${t.containerId} has ${intToIpv4(existing.ipv4)}`, 'DEL it first; the existing attachment is left untouched');
+      }
+      const pod = resolvePodNetns(attr.CNI_NETNS, { dev: attr.CONTIV_NETNS_DEV, ino: attr.CONTIV_NETNS_INODE });
+      try {
+        const row = this.reserve(t, attr);
+        try {
+          await this.datapath.attach({
+            ns: pod.ns,
+            pid: pod.pid,
+            hostVeth: row.hostVeth,
+            ifname: t.ifname,
+            mac: row.mac,
+            ipv4: { address: intToIpv4(row.ipv4), prefix: this.pool4.cidr.prefix },
+            ...(row.ipv6 && this.pool6 ? { ipv6: { address: row.ipv6, prefix: this.pool6.cidr.prefix } } : {}),
+          });
+          this.store.setState(t.containerId, t.ifname, 'ready');
+        } catch (err) {
+          this.release(row);
+          throw err;
+        }
+        this.log.info('pod attached', { containerId: t.containerId, ifname: t.ifname, ip: intToIpv4(row.ipv4), ipv6: row.ipv6, hostVeth: row.hostVeth, netns: attr.CNI_NETNS, origNetns: attr.CONTIV_ORIG_NETNS });
+        return this.rsp({ ...row, state: 'ready' });
+      } finally {
+        pod.ns.close();
+      }
+    });
+  }
+
+  /** Picks free addresses and records them as pending, in one transaction. */
+  private reserve(t: Target, attr: PodAttr): EndpointRow {
+    const ipv4 = this.pool4.next();
+    if (ipv4 === undefined) throw new CniError(PluginErrorCode.PoolExhausted, `no free IPv4 address left in ${intToIpv4(this.pool4.cidr.network)}/${this.pool4.cidr.prefix}`);
+    const ipv6 = this.pool6?.next();
+    if (this.pool6 && ipv6 === undefined) throw new CniError(PluginErrorCode.PoolExhausted, 'no free IPv6 address left');
+    const row: EndpointRow = {
+      containerId: t.containerId,
+      ifname: t.ifname,
+      ipv4,
+      ipv6: ipv6 ?? null,
+      hostVeth: hostVethName(t.containerId, t.ifname),
+      mac: macForIpv4(ipv4),
+      netns: attr.CONTIV_ORIG_NETNS ?? attr.CNI_NETNS ?? '',
+      podName: attr.K8S_POD_NAME ?? '',
+      podNamespace: attr.K8S_POD_NAMESPACE ?? '',
+      state: 'pending',
+      createdAt: new Date().toISOString(),
+    };
+    this.store.insert(row, { cursor4: String(ipv4), ...(ipv6 ? { cursor6: ipv6 } : {}) });
+    this.pool4.markUsed(ipv4);
+    if (ipv6) this.pool6?.markUsed(ipv6);
+    this.metrics.ipsInUse.set(this.pool4.inUse);
+    return row;
+  }
+
+  /** Frees by container id alone: no namespace is needed, and an unknown container is not an error. */
+  async delPod(attr: PodAttr): Promise<RspAddPod> {
+    const t = targetOf(attr);
+    return this.locks.run(`${t.containerId}/${t.ifname}`, async () => {
+      const row = this.store.get(t.containerId, t.ifname);
+      const removedVeth = await this.datapath.detach(row?.hostVeth ?? hostVethName(t.containerId, t.ifname));
+      if (row) this.release(row);
+      this.log.info('pod detached', { containerId: t.containerId, ifname: t.ifname, ip: row ? intToIpv4(row.ipv4) : undefined, removedVeth, hadRecord: !!row, netns: attr.CNI_NETNS ?? '' });
+      return { result: 0, endpointid: `${t.containerId}/${t.ifname}` };
+    });
+  }
+
+  async checkPod(attr: PodAttr): Promise<RspAddPod> {
+    const t = targetOf(attr);
+    const row = this.store.get(t.containerId, t.ifname);
+    if (!row || row.state !== 'ready') throw new CniError(ErrorCode.ContainerUnknown, `no attachment ${t.ifname} for container ${t.containerId}`);
+    const pod = resolvePodNetns(attr.CNI_NETNS, { dev: attr.CONTIV_NETNS_DEV, ino: attr.CONTIV_NETNS_INODE });
+    try {
+      return { ...this.rsp(row), observed: await this.datapath.observe(pod.ns, t.ifname) };
+    } finally {
+      pod.ns.close();
+    }
+  }
+
+  async gc(req: GcRequest): Promise<RspAddPod> {
+    const valid = new Set(req.validAttachments.map((a) => `${a.containerID}/${a.ifname}`));
+    const freed: { containerID: string; ifname: string }[] = [];
+    for (const row of this.store.all()) {
+      if (valid.has(`${row.containerId}/${row.ifname}`)) continue;
+      await this.delPod({ CNI_CONTAINERID: row.containerId, CNI_IFNAME: row.ifname });
+      freed.push({ containerID: row.containerId, ifname: row.ifname });
+    }
+    this.log.info('gc', { valid: valid.size, freed: freed.length });
+    return { result: 0, freed };
+  }
+
+  endpoints(): Endpoint[] {
+    return this.store.all().map((row) => ({
+      containerId: row.containerId,
+      ifname: row.ifname,
+      ipaddress: `${intToIpv4(row.ipv4)}/${this.pool4.cidr.prefix}`,
+      ...(row.ipv6 && this.pool6 ? { ipv6address: `${row.ipv6}/${this.pool6.cidr.prefix}` } : {}),
+      hostVeth: row.hostVeth,
+      mac: row.mac,
+      netns: row.netns,
+      podName: row.podName,
+      podNamespace: row.podNamespace,
+      state: row.state,
+      createdAt: row.createdAt,
+    }));
+  }
+
+  /**
+   * Start-up: loads allocations and compares records with the kernel. An ADD that a crash interrupted
+   * (still pending) is rolled back, since its runtime got an error; a host veth of ours on our bridge
+   * with no record is removed; a record whose veth is gone is kept (its runtime will DEL it) and logged.
+   */
+  async reconcile(): Promise<{ rolledBack: string[]; orphanVeths: string[]; staleRecords: string[] }> {
+    const present = new Set(await this.datapath.hostVeths());
+    const orphans = new Set(present);
+    const rolledBack: string[] = [];
+    const staleRecords: string[] = [];
+    for (const row of this.store.all()) {
+      const id = `${row.containerId}/${row.ifname}`;
+      orphans.delete(row.hostVeth);
+      if (row.state === 'pending') {
+        await this.datapath.detach(row.hostVeth);
+        this.store.remove(row.containerId, row.ifname);
+        rolledBack.push(id);
+        continue;
+      }
+      if (!this.pool4.contains(row.ipv4)) {
+        throw new Error(`record ${id} has ${intToIpv4(row.ipv4)}, outside --subnet: start with the subnet the state dir was made with`);
+      }
+      this.pool4.markUsed(row.ipv4);
+      if (row.ipv6) this.pool6?.markUsed(row.ipv6);
+      if (!present.has(row.hostVeth)) staleRecords.push(id);
+    }
+    const cursor4 = this.store.meta('cursor4');
+    if (cursor4) this.pool4.resumeAfter(Number(cursor4));
+    const cursor6 = this.store.meta('cursor6');
+    if (cursor6) this.pool6?.resumeAfter(cursor6);
+    const orphanVeths = [...orphans];
+    for (const v of orphanVeths) await this.datapath.detach(v);
+    this.metrics.ipsInUse.set(this.pool4.inUse);
+    this.log.info('reconciled state with the kernel', { records: this.pool4.inUse, rolledBack, orphanVeths, staleRecords });
+    return { rolledBack, orphanVeths, staleRecords };
+  }
+}
+

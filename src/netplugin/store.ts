@@ -1,0 +1,101 @@
+// Endpoint records in SQLite: one row per (container id, ifname) is both the attachment and its IP
+// allocation. WAL with synchronous=FULL makes every committed ADD/DEL survive kill -9 and power loss,
+// and the UNIQUE constraints make a duplicate IP impossible even if the allocator were wrong.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import Database from 'better-sqlite3';
+
+export interface EndpointRow {
+  containerId: string;
+  ifname: string;
+  ipv4: number;
+  ipv6: string | null;
+  hostVeth: string;
+  mac: string;
+  netns: string;
+  podName: string;
+  podNamespace: string;
+  state: 'pending' | 'ready';
+  createdAt: string;
+}
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS endpoints (
+  container_id TEXT NOT NULL,
+  ifname TEXT NOT NULL,
+  ipv4 INTEGER NOT NULL UNIQUE,
+  ipv6 TEXT UNIQUE,
+  host_veth TEXT NOT NULL UNIQUE,
+  mac TEXT NOT NULL,
+  netns TEXT NOT NULL,
+  pod_name TEXT NOT NULL,
+  pod_namespace TEXT NOT NULL,
+  state TEXT NOT NULL CHECK (state IN ('pending', 'ready')),
+  created_at TEXT NOT NULL,
+  PRIMARY KEY (container_id, ifname)
+);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+`;
+
+const COLUMNS = `container_id AS containerId, ifname, ipv4, ipv6, host_veth AS hostVeth, mac, netns,
+  pod_name AS podName, pod_namespace AS podNamespace, state, created_at AS createdAt`;
+
+export class Store {
+  private readonly db: Database.Database;
+  private readonly stmts;
+
+  constructor(stateDir: string) {
+    fs.mkdirSync(stateDir, { recursive: true, mode: 0o700 });
+    this.db = new Database(path.join(stateDir, 'netplugin.db'));
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma('synchronous = FULL');
+    this.db.pragma('busy_timeout = 5000');
+    this.db.exec(SCHEMA);
+    this.stmts = {
+      get: this.db.prepare(`SELECT ${COLUMNS} FROM endpoints WHERE container_id = ? AND ifname = ?`),
+      all: this.db.prepare(`SELECT ${COLUMNS} FROM endpoints ORDER BY created_at`),
+      insert: this.db.prepare(`INSERT INTO endpoints (container_id, ifname, ipv4, ipv6, host_veth, mac, netns, pod_name, pod_namespace, state, created_at)
+        VALUES (@containerId, @ifname, @ipv4, @ipv6, @hostVeth, @mac, @netns, @podName, @podNamespace, @state, @createdAt)`),
+      setState: this.db.prepare(`UPDATE endpoints SET state = ? WHERE container_id = ? AND ifname = ?`),
+      remove: this.db.prepare(`DELETE FROM endpoints WHERE container_id = ? AND ifname = ?`),
+      getMeta: this.db.prepare(`SELECT value FROM meta WHERE key = ?`),
+      setMeta: this.db.prepare(`INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value`),
+    };
+  }
+
+  get(containerId: string, ifname: string): EndpointRow | undefined {
+    return this.stmts.get.get(containerId, ifname) as EndpointRow | undefined;
+  }
+
+  all(): EndpointRow[] {
+    return this.stmts.all.all() as EndpointRow[];
+  }
+
+  /** Inserts a record and moves the allocation cursor in one transaction. */
+  insert(row: EndpointRow, cursor: Record<string, string>): void {
+    this.db.transaction(() => {
+      this.stmts.insert.run(row);
+      for (const [k, v] of Object.entries(cursor)) this.stmts.setMeta.run(k, v);
+    })();
+  }
+
+  setState(containerId: string, ifname: string, state: EndpointRow['state']): void {
+    this.stmts.setState.run(state, containerId, ifname);
+  }
+
+  remove(containerId: string, ifname: string): boolean {
+    return this.stmts.remove.run(containerId, ifname).changes > 0;
+  }
+
+  meta(key: string): string | undefined {
+    return (this.stmts.getMeta.get(key) as { value: string } | undefined)?.value;
+  }
+
+  setMeta(key: string, value: string): void {
+    this.stmts.setMeta.run(key, value);
+  }
+
+  close(): void {
+    this.db.close();
+  }
+}
