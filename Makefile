@@ -1,0 +1,45 @@
+# make demo | make test | make bench   (as root: tests and the demo create namespaces, veths and daemons)
+SHELL := /bin/bash
+MOCHA := node_modules/.bin/mocha
+MOCHA_OPTS := --timeout 120000 --reporter ./dist/test/support/reporter.js
+SUITES ?= dist/test/unit dist/test/integration dist/test/e2e
+
+.PHONY: all install deps build test test-unit test-integration test-e2e demo bench clean
+
+all: build
+
+# npm ci builds better-sqlite3 from source (its prebuilt download is unreachable here), about a minute.
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	touch $@
+
+install: node_modules/.installed
+
+# Debian packages the tests and the demo use (iproute2, ping, containerd, runc, CNI reference plugins, ...).
+deps:
+	scripts/install-deps.sh
+
+build: install
+	node_modules/.bin/tsc -p tsconfig.json
+	node scripts/bundle.js
+
+test: build deps
+	$(MOCHA) $(MOCHA_OPTS) --recursive $(SUITES)
+
+test-unit: build
+	$(MOCHA) $(MOCHA_OPTS) --recursive dist/test/unit
+
+test-integration: build deps
+	$(MOCHA) $(MOCHA_OPTS) --recursive dist/test/integration
+
+test-e2e: build deps
+	$(MOCHA) $(MOCHA_OPTS) --recursive dist/test/e2e
+
+demo: build deps
+	node dist/scripts/demo.js
+
+bench: build deps
+	env -u NODE_EXTRA_CA_CERTS node dist/scripts/bench.js $(BENCH_ARGS)
+
+clean:
+	rm -rf dist bin

@@ -1,0 +1,83 @@
+// A real netplugin process on its own socket, state dir, bridge and subnet; stop() removes all of it.
+import { type ChildProcess, spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { healthy, request } from '../../src/api/client';
+import type { Endpoint } from '../../src/api/wire';
+import { BIN, hostLinkNames, tryRun, uniq } from './sys';
+
+export interface NetpluginOptions {
+  subnet: string;
+  subnet6?: string;
+  mtu?: number;
+}
+
+export class TestNetplugin {
+  readonly dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ctvnp-'));
+  readonly socket = path.join(this.dir, 'run', 'contiv-cni.sock');
+  readonly stateDir = path.join(this.dir, 'state');
+  readonly logFile = path.join(this.dir, 'netplugin.log');
+  readonly bridge = uniq('ctvbr', 4);
+  private child?: ChildProcess;
+
+  constructor(readonly opts: NetpluginOptions) {}
+
+  get conf(): Record<string, unknown> {
+    return { cniVersion: '1.0.0', name: 'contiv-test', type: 'contivk8s', socket: this.socket, logFile: path.join(this.dir, 'cni.log') };
+  }
+
+  args(): string[] {
+    return [
+      '--socket', this.socket, '--state-dir', this.stateDir, '--bridge', this.bridge, '--subnet', this.opts.subnet,
+      ...(this.opts.subnet6 ? ['--subnet6', this.opts.subnet6] : []), ...(this.opts.mtu ? ['--mtu', String(this.opts.mtu)] : []),
+      '--log-file', this.logFile, '--log-level', 'debug',
+    ];
+  }
+
+  async start(): Promise<void> {
+    const child = spawn(path.join(BIN, 'netplugin'), this.args(), { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr!.on('data', (d) => (stderr += d));
+    this.child = child;
+    for (let i = 0; i < 300; i++) {
+      if (child.exitCode !== null) throw new Error(`netplugin exited ${child.exitCode}: ${stderr}`);
+      if (await healthy({ socket: this.socket, timeoutMs: 500 })) return;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    throw new Error(`netplugin not ready on ${this.socket}: ${stderr}`);
+  }
+
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
+  /** SIGTERM and wait; resolves to the exit code. */
+  async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<number | null> {
+    const child = this.child;
+    if (!child || child.exitCode !== null || child.signalCode !== null) return child?.exitCode ?? null;
+    const done = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+    child.kill(signal);
+    const code = await done;
+    this.child = undefined;
+    return code;
+  }
+
+  async endpoints(): Promise<Endpoint[]> {
+    return JSON.parse((await request({ socket: this.socket, timeoutMs: 5000 }, 'GET', '/endpoints')).body) as Endpoint[];
+  }
+
+  /** Our host veths still attached to this daemon's bridge. */
+  bridgePorts(): string[] {
+    const out = tryRun('ip', ['-o', 'link', 'show', 'master', this.bridge]) ?? '';
+    return out.split('\n').filter(Boolean).map((l) => l.split(':')[1].trim().split('@')[0]);
+  }
+
+  /** Stops the daemon and removes its bridge, any veths it left and its files. */
+  async destroy(): Promise<void> {
+    await this.stop('SIGKILL');
+    for (const port of this.bridgePorts()) tryRun('ip', ['link', 'del', port]);
+    if (hostLinkNames().includes(this.bridge)) tryRun('ip', ['link', 'del', this.bridge]);
+    fs.rmSync(this.dir, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,92 @@
+// Real kernel objects for tests: namespaces, processes in new namespaces, link listings. Everything made
+// here has a unique name and a cleanup that tolerates it being gone already.
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
+export const ROOT = path.resolve(__dirname, '../../..');
+export const BIN = path.join(ROOT, 'bin');
+export const FIXTURES = path.join(ROOT, 'fixtures');
+
+export function sh(cmd: string, args: string[], opts: { input?: string } = {}): string {
+  return execFileSync(cmd, args, { encoding: 'utf8', input: opts.input, stdio: ['pipe', 'pipe', 'pipe'] });
+}
+
+export function uniq(prefix: string, bytes = 3): string {
+  return `${prefix}${randomBytes(bytes).toString('hex')}`;
+}
+
+export interface TestNetns {
+  path: string;
+  remove(): void;
+}
+
+/** `ip netns add` under /var/run/netns (the containerd / CRI-O convention). */
+export function namedNetns(name = uniq('ctvtest-')): TestNetns {
+  sh('ip', ['netns', 'add', name]);
+  return { path: `/var/run/netns/${name}`, remove: () => void tryRun('ip', ['netns', 'del', name]) };
+}
+
+/** A process started in a new network namespace (`unshare --net`): the /proc/<pid>/ns/net convention. */
+export async function processNetns(): Promise<TestNetns & { pid: number; child: ChildProcess }> {
+  const child = spawn('unshare', ['--net', '--', 'sleep', '600'], { stdio: 'ignore' });
+  const pid = child.pid!;
+  // unshare execs sleep in the same PID once the namespace exists
+  for (let i = 0; i < 200; i++) {
+    if (readlink(`/proc/${pid}/ns/net`) !== readlink('/proc/self/ns/net') && fs.readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'sleep') break;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  return { pid, child, path: `/proc/${pid}/ns/net`, remove: () => void child.kill('SIGKILL') };
+}
+
+export function readlink(p: string): string | undefined {
+  try {
+    return fs.readlinkSync(p);
+  } catch {
+    return undefined;
+  }
+}
+
+export function tryRun(cmd: string, args: string[]): string | undefined {
+  try {
+    return sh(cmd, args);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Runs a command inside the namespace at `nsPath`. */
+export function inNetns(nsPath: string, cmd: string, args: string[]): string {
+  return sh('nsenter', [`--net=${nsPath}`, '--', cmd, ...args]);
+}
+
+export interface LinkInfo {
+  ifname: string;
+  mtu: number;
+  operstate: string;
+  master?: string;
+  addr_info?: { family: string; local: string; prefixlen: number; scope: string }[];
+}
+
+export function links(nsPath?: string): LinkInfo[] {
+  const args = ['-j', 'addr', 'show'];
+  return JSON.parse(nsPath ? inNetns(nsPath, 'ip', args) : sh('ip', args)) as LinkInfo[];
+}
+
+export function hostLinkNames(): string[] {
+  return links().map((l) => l.ifname);
+}
+
+export function routes(nsPath: string, family: '-4' | '-6' = '-4'): { dst: string; gateway?: string; dev: string }[] {
+  return JSON.parse(inNetns(nsPath, 'ip', ['-j', family, 'route', 'show'])) as { dst: string; gateway?: string; dev: string }[];
+}
+
+export function ping(nsPath: string, ip: string): boolean {
+  try {
+    inNetns(nsPath, 'ping', ['-c', '1', '-W', '2', ip]);
+    return true;
+  } catch {
+    return false;
+  }
+}
