@@ -59,6 +59,11 @@ function listen(server: http.Server, socket: string): Promise<void> {
 
 export async function runDaemon(opts: DaemonOptions): Promise<void> {
   const log = createLogger({ file: opts.logFile, level: opts.logLevel, component: 'netplugin' });
+  // A bug must leave its stack behind; inside a native callback the addon would abort without one.
+  process.on('uncaughtException', (err) => {
+    process.stderr.write(`netplugin: fatal: ${err.stack ?? err}\n`);
+    process.exit(70);
+  });
   const pool4 = new Pool4(opts.subnet, opts.gateway);
   const pool6 = opts.subnet6 ? new Pool6(opts.subnet6) : undefined;
   await prepareSocket(opts.socket, log);
@@ -69,7 +74,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<void> {
     prefix4: pool4.cidr.prefix,
     ...(pool6 ? { gateway6: bigIntToIpv6(pool6.gateway), prefix6: pool6.cidr.prefix } : {}),
     mtu: opts.mtu,
-  });
+  }, (err) => log.error('rtnetlink socket error', { error: err.message }));
   const metrics = new Metrics();
   const service = new NetpluginService(store, datapath, pool4, pool6, log, metrics);
   await datapath.ensureBridge();

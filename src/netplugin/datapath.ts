@@ -1,13 +1,26 @@
 // The kernel side of an attachment: a Linux bridge with the gateway, a veth pair per pod whose host end
 // is on the bridge and whose peer is born inside the pod's namespace (by PID) as CNI_IFNAME.
+import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import type { RtNetlinkSocket } from 'netlink';
 import { CniError, ErrorCode } from '../cni/errors';
 import type { NetnsHandle } from '../netns/netns';
-import { AF_INET, AF_INET6, CREATE_EXCL, bridgeLinkInfo, hostSocket, linkByName, netlinkErrno, socketIn, vethLinkInfo } from './netlink';
-import { bytesToIp, ipv4Bytes, ipv4ToInt, ipv6Bytes, ipv6ToBigInt } from './ip';
+import { AF_INET, AF_INET6, CREATE_EXCL, REQUEST_TIMEOUT, bridgeLinkInfo, closeSocket, hostSocket, linkByName, netlinkErrno, vethLinkInfo } from './netlink';
+import { Limiter } from './mutex';
+import { ipv4Bytes, ipv4ToInt, ipv6Bytes, ipv6ToBigInt } from './ip';
 
 export const HOST_VETH_PREFIX = 'ctv';
+
+/** Runs iproute2 inside `ns` (one nsenter exec that becomes ip); rejects with ip's stderr. */
+function ipIn(ns: NetnsHandle, args: string[], input?: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = execFile('nsenter', [`--net=${ns.path}`, '--', 'ip', ...args], { timeout: 10_000 }, (err, stdout, stderr) => {
+      if (err) reject(new CniError(ErrorCode.Io, `ip ${args.join(' ')} in ${ns.path} failed: ${stderr.trim() || err.message}`));
+      else resolve(stdout);
+    });
+    child.stdin?.end(input ?? '');
+  });
+}
 
 /** Host end name: deterministic from (container id, ifname), <= 15 bytes, so DEL finds it with no namespace. */
 export function hostVethName(containerId: string, ifname: string): string {
@@ -50,14 +63,21 @@ async function addAddress(sock: RtNetlinkSocket, index: number, family: number, 
 }
 
 async function setUp(sock: RtNetlinkSocket, index: number): Promise<void> {
-  await sock.setLink({ index, flags: { up: true }, change: { up: true } });
+  await sock.setLink({ index, flags: { up: true }, change: { up: true } }, {}, REQUEST_TIMEOUT);
 }
 
 export class Datapath {
-  private readonly host = hostSocket();
+  private readonly host: RtNetlinkSocket;
+  // Bounds the replies in flight on the host socket so that 100 concurrent ADDs fit its receive buffer.
+  private readonly kernel = new Limiter(8);
   private bridgeIndex = 0;
 
-  constructor(private readonly cfg: BridgeConfig) {}
+  constructor(
+    private readonly cfg: BridgeConfig,
+    onSocketError: (err: Error) => void,
+  ) {
+    this.host = hostSocket(onSocketError);
+  }
 
   get bridge(): string {
     return this.cfg.bridge;
@@ -87,7 +107,11 @@ export class Datapath {
    * Wires one pod. On any failure the host veth (and with it the peer) is removed before the error is
    * returned, so a half-done ADD leaves nothing in the kernel.
    */
-  async attach(p: PodLink): Promise<void> {
+  attach(p: PodLink): Promise<void> {
+    return this.kernel.run(() => this.attachNow(p));
+  }
+
+  private async attachNow(p: PodLink): Promise<void> {
     try {
       await this.host.newLink(
         {},
@@ -106,45 +130,39 @@ export class Datapath {
       await setUp(this.host, hostLink.data.index);
       await this.configurePod(p);
     } catch (err) {
-      await this.detach(p.hostVeth).catch(() => undefined);
+      await this.detachNow(p.hostVeth).catch(() => undefined);
       throw err instanceof CniError ? err : kernelError(`configure ${p.ifname} in ${p.ns.path}`, err);
     }
   }
 
+  /**
+   * Pod side in one exec: `ip -batch` inside the namespace. Per-ADD rtnetlink sockets opened in pod
+   * namespaces made the `netlink` addon abort the daemon under concurrency ("Error in native callback"),
+   * so only the long-lived host socket uses the addon (see README, "Datapath").
+   */
   private async configurePod(p: PodLink): Promise<void> {
-    const pod = socketIn(p.ns);
-    try {
-      const lo = await linkByName(pod, 'lo');
-      if (lo?.data.index) await setUp(pod, lo.data.index);
-      const link = await linkByName(pod, p.ifname);
-      if (!link?.data.index) throw new Error(`${p.ifname} did not appear in ${p.ns.path}`);
-      const index = link.data.index;
-      await addAddress(pod, index, AF_INET, ipv4Bytes(ipv4ToInt(p.ipv4.address)), p.ipv4.prefix);
-      if (p.ipv6) await addAddress(pod, index, AF_INET6, ipv6Bytes(ipv6ToBigInt(p.ipv6.address)), p.ipv6.prefix);
-      await setUp(pod, index);
-      await pod.newRoute(
-        { family: AF_INET, dstLen: 0, table: 254, protocol: 'BOOT', scope: 'UNIVERSE', type: 'UNICAST' },
-        { gateway: ipv4Bytes(ipv4ToInt(this.cfg.gateway4)), oif: index },
-        CREATE_EXCL,
-      );
-      if (p.ipv6 && this.cfg.gateway6) {
-        await pod.newRoute(
-          { family: AF_INET6, dstLen: 0, table: 254, protocol: 'BOOT', scope: 'UNIVERSE', type: 'UNICAST' },
-          { gateway: ipv6Bytes(ipv6ToBigInt(this.cfg.gateway6)), oif: index },
-          CREATE_EXCL,
-        );
-      }
-    } finally {
-      pod.socket.close();
-    }
+    const gw6 = p.ipv6 && this.cfg.gateway6;
+    const batch = [
+      'link set lo up',
+      `addr add ${p.ipv4.address}/${p.ipv4.prefix} dev ${p.ifname}`,
+      ...(p.ipv6 ? [`addr add ${p.ipv6.address}/${p.ipv6.prefix} dev ${p.ifname} nodad`] : []),
+      `link set ${p.ifname} up`,
+      `route add default via ${this.cfg.gateway4} dev ${p.ifname}`,
+      ...(gw6 ? [`route add default via ${gw6} dev ${p.ifname}`] : []),
+    ];
+    await ipIn(p.ns, ['-batch', '-'], batch.join('\n') + '\n');
   }
 
   /** Deletes the host veth (the kernel deletes its peer); false when it was already gone. */
-  async detach(hostVeth: string): Promise<boolean> {
+  detach(hostVeth: string): Promise<boolean> {
+    return this.kernel.run(() => this.detachNow(hostVeth));
+  }
+
+  private async detachNow(hostVeth: string): Promise<boolean> {
     try {
       const link = await linkByName(this.host, hostVeth);
       if (!link?.data.index) return false;
-      await this.host.delLink({ index: link.data.index });
+      await this.host.delLink({ index: link.data.index }, {}, REQUEST_TIMEOUT);
       return true;
     } catch (err) {
       if (netlinkErrno(err) === 'ENODEV') return false;
@@ -152,26 +170,25 @@ export class Datapath {
     }
   }
 
-  /** The CIDRs on `ifname` inside the namespace (for CHECK). */
+  /** The global-scope CIDRs on `ifname` inside the namespace (for CHECK). */
   async observe(ns: NetnsHandle, ifname: string): Promise<string[]> {
-    const pod = socketIn(ns);
+    let out: string;
     try {
-      const link = await linkByName(pod, ifname);
-      if (!link?.data.index) return [];
-      const addrs = await pod.getAddresses();
-      return addrs.filter((a) => a.data.index === link.data.index && a.attrs.address && a.data.scope === 0).map((a) => `${bytesToIp(a.attrs.address!)}/${a.data.prefixlen}`);
-    } finally {
-      pod.socket.close();
+      out = await ipIn(ns, ['-j', 'addr', 'show', 'dev', ifname]);
+    } catch {
+      return [];
     }
+    const links = JSON.parse(out || '[]') as { addr_info?: { local: string; prefixlen: number; scope: string }[] }[];
+    return links.flatMap((l) => l.addr_info ?? []).filter((a) => a.scope === 'global').map((a) => `${a.local}/${a.prefixlen}`);
   }
 
   /** Names of our host veths attached to this daemon's bridge. */
   async hostVeths(): Promise<string[]> {
-    const links = await this.host.getLinks();
+    const links = await this.host.getLinks({}, {}, REQUEST_TIMEOUT);
     return links.filter((l) => l.attrs.master === this.bridgeIndex && l.attrs.ifname?.startsWith(HOST_VETH_PREFIX)).map((l) => l.attrs.ifname!);
   }
 
   close(): void {
-    this.host.socket.close();
+    closeSocket(this.host);
   }
 }

@@ -1,7 +1,6 @@
 // rtnetlink through the `netlink` package, plus the one piece it leaves raw: IFLA_LINKINFO for
 // bridges and veth pairs (with the peer created directly in the pod's namespace by PID).
 import { type RtNetlinkSocket, createRtNetlink, FlagsNew, rt } from 'netlink';
-import { enterNetns, type NetnsHandle, openNetns } from '../netns/netns';
 
 export const AF_INET = 2;
 export const AF_INET6 = 10;
@@ -50,32 +49,29 @@ export function netlinkErrno(err: unknown): string | undefined {
   return /Request rejected: (\w+)/.exec(String((err as Error)?.message ?? err))?.[1];
 }
 
-export const CREATE_EXCL = { flags: FlagsNew.CREATE | FlagsNew.EXCL };
-
-export function hostSocket(): RtNetlinkSocket {
-  return createRtNetlink();
-}
-
-let hostNs: NetnsHandle | undefined;
+export const CREATE_EXCL = { flags: FlagsNew.CREATE | FlagsNew.EXCL, timeout: 5_000 };
 
 /**
- * Opens an rtnetlink socket inside the namespace at `nsPath`: the main thread enters it, creates the
- * socket (which stays bound to that namespace for its life) and returns to the daemon's own namespace,
- * all synchronously, so no other JS runs while the thread is away.
+ * The daemon's long-lived rtnetlink socket. If replies overflow its receive buffer the kernel drops them
+ * and reports ENOBUFS: that is logged (an unheard 'error' would abort the process inside the addon), and
+ * the requests whose replies were dropped fail by timeout instead of hanging.
  */
-export function socketIn(ns: NetnsHandle): RtNetlinkSocket {
-  hostNs ??= openNetns(`/proc/${process.pid}/ns/net`);
-  enterNetns(ns);
-  try {
-    return createRtNetlink();
-  } finally {
-    enterNetns(hostNs);
-  }
+export function hostSocket(onError: (err: Error) => void): RtNetlinkSocket {
+  const sock = createRtNetlink();
+  sock.socket.on('error', onError);
+  return sock;
+}
+
+export const REQUEST_TIMEOUT = { timeout: 5_000 };
+
+/** Closes a socket outside any native callback of the addon (it drains microtasks inside them). */
+export function closeSocket(sock: RtNetlinkSocket): void {
+  setImmediate(() => sock.socket.close());
 }
 
 export async function linkByName(sock: RtNetlinkSocket, ifname: string): Promise<rt.LinkMessage | undefined> {
   try {
-    const [link] = await sock.getLink({}, { ifname });
+    const [link] = await sock.getLink({}, { ifname }, REQUEST_TIMEOUT);
     return link;
   } catch (err) {
     if (netlinkErrno(err) === 'ENODEV') return undefined;

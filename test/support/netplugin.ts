@@ -36,16 +36,16 @@ export class TestNetplugin {
   }
 
   async start(): Promise<void> {
-    const child = spawn(path.join(BIN, 'netplugin'), this.args(), { stdio: ['ignore', 'ignore', 'pipe'] });
-    let stderr = '';
-    child.stderr!.on('data', (d) => (stderr += d));
+    const stderrFile = path.join(this.dir, 'stderr.log');
+    const child = spawn(path.join(BIN, 'netplugin'), this.args(), { stdio: ['ignore', 'ignore', fs.openSync(stderrFile, 'a')] });
+    const stderr = () => fs.readFileSync(stderrFile, 'utf8');
     this.child = child;
     for (let i = 0; i < 300; i++) {
-      if (child.exitCode !== null) throw new Error(`netplugin exited ${child.exitCode}: ${stderr}`);
+      if (child.exitCode !== null) throw new Error(`netplugin exited ${child.exitCode}: ${stderr()}`);
       if (await healthy({ socket: this.socket, timeoutMs: 500 })) return;
       await new Promise((r) => setTimeout(r, 20));
     }
-    throw new Error(`netplugin not ready on ${this.socket}: ${stderr}`);
+    throw new Error(`netplugin not ready on ${this.socket}: ${stderr()}`);
   }
 
   get pid(): number | undefined {
@@ -78,6 +78,7 @@ export class TestNetplugin {
     await this.stop('SIGKILL');
     for (const port of this.bridgePorts()) tryRun('ip', ['link', 'del', port]);
     if (hostLinkNames().includes(this.bridge)) tryRun('ip', ['link', 'del', this.bridge]);
-    fs.rmSync(this.dir, { recursive: true, force: true });
+    // CTV_KEEP_TEST_DIRS=1 keeps the daemon's logs, stderr and state for a post-mortem
+    if (!process.env.CTV_KEEP_TEST_DIRS) fs.rmSync(this.dir, { recursive: true, force: true });
   }
 }
