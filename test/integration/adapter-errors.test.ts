@@ -1,11 +1,12 @@
 // Bad input to the real adapter against a real netplugin: each gets its documented CNI code on stdout,
 // a non-zero exit, and leaves the node exactly as it was.
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { expect } from 'chai';
 import { ErrorCode } from '../../src/cni/errors';
 import { cniEnv, runAdapter } from '../support/adapter';
 import { TestNetplugin } from '../support/netplugin';
-import { type TestNetns, hostLinkNames, links, namedNetns, uniq } from '../support/sys';
+import { BIN, type TestNetns, hostLinkNames, links, namedNetns, uniq } from '../support/sys';
 
 describe('integration: the adapter refuses bad input and changes nothing', () => {
   const np = new TestNetplugin({ subnet: '10.251.0.0/24' });
@@ -76,6 +77,20 @@ describe('integration: the adapter refuses bad input and changes nothing', () =>
     const r = await runAdapter({ CNI_COMMAND: 'VERSION', CNI_NETNS: 'dummy', CNI_IFNAME: 'dummy', CNI_PATH: 'dummy' }, { cniVersion: '1.1.0' });
     expect(r.status).to.equal(0);
     expect(r.json).to.deep.equal({ cniVersion: '1.1.0', supportedVersions: ['0.3.0', '0.3.1', '0.4.0', '1.0.0', '1.1.0'] });
+  });
+
+  it('works exec\'d through a symlink from another directory (as /opt/cni/bin/contivk8s -> repo)', async () => {
+    const linkDir = fs.mkdtempSync('/tmp/ctv-cnibin-');
+    try {
+      fs.symlinkSync(path.join(BIN, 'contivk8s'), path.join(linkDir, 'contivk8s'));
+      // /etc/passwd makes the plugin load ffi-rs (NS_GET_NSTYPE), so module resolution is exercised too
+      const r = await runAdapter(cniEnv('ADD', uniq('sym'), '/etc/passwd'), np.conf, path.join(linkDir, 'contivk8s'));
+      expect(r.json.code, r.stdout + r.stderr).to.equal(ErrorCode.InvalidEnv);
+      const ok = await runAdapter({ CNI_COMMAND: 'STATUS', CNI_PATH: linkDir }, { ...np.conf, cniVersion: '1.1.0' }, path.join(linkDir, 'contivk8s'));
+      expect(ok.status).to.equal(0);
+    } finally {
+      fs.rmSync(linkDir, { recursive: true, force: true });
+    }
   });
 
   it('STATUS is 0 with a healthy netplugin and 50 without one', async () => {

@@ -14,7 +14,7 @@ export const CLEAN_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sb
 /** Execs bin/contivk8s as a runtime does: CNI_* env only (plus PATH), config on stdin. */
 export function runAdapter(env: Record<string, string>, stdin: string | object, plugin = path.join(BIN, 'contivk8s')): Promise<AdapterRun> {
   return new Promise((resolve, reject) => {
-    const child = spawn(plugin, [], { env: { PATH: CLEAN_PATH, ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(plugin, [], { cwd: '/', env: { PATH: CLEAN_PATH, ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));
