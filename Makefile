@@ -1,10 +1,10 @@
-# make demo | make test | make bench   (as root: tests and the demo create namespaces, veths and daemons)
+# make demo | make test   (as root: tests and the demo create namespaces, veths and daemons)
 SHELL := /bin/bash
 MOCHA := node_modules/.bin/mocha
 MOCHA_OPTS := --timeout 120000 --reporter ./dist/test/support/reporter.js
-SUITES ?= dist/test/unit dist/test/integration dist/test/e2e
+SUITES ?= dist/test/unit dist/test/integration
 
-.PHONY: all install deps build test test-unit test-integration test-e2e demo bench clean
+.PHONY: all install deps build test test-unit test-integration demo clean
 
 all: build
 
@@ -32,14 +32,8 @@ test-unit: build
 test-integration: build deps
 	$(MOCHA) $(MOCHA_OPTS) --recursive dist/test/integration
 
-test-e2e: build deps
-	$(MOCHA) $(MOCHA_OPTS) --recursive dist/test/e2e
-
 demo: build deps
 	node dist/scripts/demo.js
-
-bench: build deps
-	env -u NODE_EXTRA_CA_CERTS node dist/scripts/bench.js $(BENCH_ARGS)
 
 clean:
 	rm -rf dist bin
