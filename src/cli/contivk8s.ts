@@ -11,7 +11,7 @@ import { prevResultAddresses, renderResult } from '../cni/result';
 import { SUPPORTED_VERSIONS, requireCommandInVersion } from '../cni/version';
 import { appendLogLine } from '../log/jsonl';
 import { type NetnsHandle, enterNetns, nsIdOf, openNetns, sameNs } from '../netns/netns';
-import { procNetnsPath } from '../netns/path';
+import { procNetnsPath, runtimeConvention } from '../netns/path';
 
 interface Outcome {
   stdout?: unknown;
@@ -139,7 +139,7 @@ async function main(): Promise<number> {
     requireCommandInVersion(env.command, conf.cniVersion);
     const outcome = await dispatch(env, conf, log);
     if (outcome.stdout !== undefined) write(outcome.stdout);
-    log('info', `${env.command} ok`, { netns: env.netns, rewrittenNetns: outcome.rewrittenNetns, durationMs: elapsedMs(started), outcome: 'ok' });
+    log('info', `${env.command} ok`, { netns: env.netns, convention: env.netns ? runtimeConvention(env.netns) : undefined, rewrittenNetns: outcome.rewrittenNetns, durationMs: elapsedMs(started), outcome: 'ok' });
     return 0;
   } catch (err) {
     const e = asCniError(err);

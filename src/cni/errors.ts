@@ -10,7 +10,6 @@ export const ErrorCode = {
   TryAgainLater: 11,
   PluginNotAvailable: 50,
 } as const;
-export type ErrorCodeValue = (typeof ErrorCode)[keyof typeof ErrorCode];
 
 /** An error the plugin reports to the runtime as the spec's error object. */
 export class CniError extends Error {

@@ -43,9 +43,3 @@ export function runtimeConvention(path: string): string {
 export function procNetnsPath(pid: number): string {
   return `/proc/${pid}/ns/net`;
 }
-
-/** The PID in a /proc/<pid>/ns/net (or per-task) path, as contiv's nsToPID reads it. */
-export function pidFromNetnsPath(path: string): number | undefined {
-  const form = classifyNetnsPath(path);
-  return form && (form.kind === 'proc-pid' || form.kind === 'proc-task') ? form.pid : undefined;
-}

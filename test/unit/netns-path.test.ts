@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { classifyNetnsPath, pidFromNetnsPath, procNetnsPath, runtimeConvention } from '../../src/netns/path';
+import { classifyNetnsPath, procNetnsPath, runtimeConvention } from '../../src/netns/path';
 import { runtimeFixtures } from '../support/fixtures';
 
 describe('unit: netns path conventions', () => {
@@ -12,8 +12,6 @@ describe('unit: netns path conventions', () => {
   it('reads the PID of /proc/<pid>/ns/net and of a per-task path', () => {
     expect(classifyNetnsPath('/proc/42/ns/net')).to.deep.equal({ kind: 'proc-pid', pid: 42 });
     expect(classifyNetnsPath('/proc/42/task/43/ns/net')).to.deep.equal({ kind: 'proc-task', pid: 42, tid: 43 });
-    expect(pidFromNetnsPath('/proc/42/task/43/ns/net')).to.equal(42);
-    expect(pidFromNetnsPath('/var/run/netns/cni-1')).to.equal(undefined);
   });
   it('names both netns directories', () => {
     expect(classifyNetnsPath('/run/netns/netns-1')).to.deep.equal({ kind: 'named', dir: '/run/netns', name: 'netns-1' });
