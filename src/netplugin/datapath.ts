@@ -18,7 +18,9 @@ function ipIn(ns: NetnsHandle, args: string[], input?: string): Promise<string> 
       if (err) reject(new CniError(ErrorCode.Io, `ip ${args.join(' ')} in ${ns.path} failed: ${stderr.trim() || err.message}`));
       else resolve(stdout);
     });
-    child.stdin?.end(input ?? '');
+    // ip may exit before reading its stdin (EPIPE); its exit status is what reports failure
+    child.stdin?.on('error', () => undefined);
+    child.stdin?.end(input);
   });
 }
 
