@@ -49,7 +49,6 @@ export function netlinkErrno(err: unknown): string | undefined {
   return /Request rejected: (\w+)/.exec(String((err as Error)?.message ?? err))?.[1];
 }
 
-export const CREATE_EXCL = { flags: FlagsNew.CREATE | FlagsNew.EXCL, timeout: 5_000 };
 
 /**
  * The daemon's long-lived rtnetlink socket. If replies overflow its receive buffer the kernel drops them
@@ -63,6 +62,7 @@ export function hostSocket(onError: (err: Error) => void): RtNetlinkSocket {
 }
 
 export const REQUEST_TIMEOUT = { timeout: 5_000 };
+export const CREATE_EXCL = { ...REQUEST_TIMEOUT, flags: FlagsNew.CREATE | FlagsNew.EXCL };
 
 /** Closes a socket outside any native callback of the addon (it drains microtasks inside them). */
 export function closeSocket(sock: RtNetlinkSocket): void {

@@ -16,6 +16,9 @@ interface Target {
   ifname: string;
 }
 
+/** One attachment's identity, as the lock key, the endpoint id and GC's comparison use it. */
+const attachmentKey = (containerId: string, ifname: string) => `${containerId}/${ifname}`;
+
 function targetOf(attr: PodAttr): Target {
   const containerId = attr.CNI_CONTAINERID || attr.K8S_POD_INFRA_CONTAINER_ID;
   if (!containerId) throw new CniError(ErrorCode.InvalidEnv, 'the request names no container (CNI_CONTAINERID or K8S_POD_INFRA_CONTAINER_ID)');
@@ -37,12 +40,19 @@ export class NetpluginService {
     private readonly metrics: Metrics,
   ) {}
 
+  /** The record's addresses in CIDR form, as both the wire answer and /endpoints give them. */
+  private cidrs(row: EndpointRow): { ipaddress: string; ipv6address?: string } {
+    return {
+      ipaddress: `${intToIpv4(row.ipv4)}/${this.pool4.cidr.prefix}`,
+      ...(row.ipv6 && this.pool6 ? { ipv6address: `${row.ipv6}/${this.pool6.cidr.prefix}` } : {}),
+    };
+  }
+
   private rsp(row: EndpointRow): RspAddPod {
     return {
       result: 0,
-      endpointid: `${row.containerId}/${row.ifname}`,
-      ipaddress: `${intToIpv4(row.ipv4)}/${this.pool4.cidr.prefix}`,
-      ...(row.ipv6 && this.pool6 ? { ipv6address: `${row.ipv6}/${this.pool6.cidr.prefix}` } : {}),
+      endpointid: attachmentKey(row.containerId, row.ifname),
+      ...this.cidrs(row),
       gateway: intToIpv4(this.pool4.gateway),
       ...(row.ipv6 && this.pool6 ? { ipv6gateway: bigIntToIpv6(this.pool6.gateway) } : {}),
       mac: row.mac,
@@ -59,7 +69,7 @@ export class NetpluginService {
 
   async addPod(attr: PodAttr): Promise<RspAddPod> {
     const t = targetOf(attr);
-    return this.locks.run(`${t.containerId}/${t.ifname}`, async () => {
+    return this.locks.run(attachmentKey(t.containerId, t.ifname), async () => {
       const existing = this.store.get(t.containerId, t.ifname);
       if (existing) {
         throw new CniError(PluginErrorCode.AlreadyAttached, `an interface of the requested name already exists: ${t.ifname} of container ${t.containerId} has ${intToIpv4(existing.ipv4)}`, 'DEL it first; the existing attachment is left untouched');
@@ -119,12 +129,12 @@ export class NetpluginService {
   /** Frees by container id alone: no namespace is needed, and an unknown container is not an error. */
   async delPod(attr: PodAttr): Promise<RspAddPod> {
     const t = targetOf(attr);
-    return this.locks.run(`${t.containerId}/${t.ifname}`, async () => {
+    return this.locks.run(attachmentKey(t.containerId, t.ifname), async () => {
       const row = this.store.get(t.containerId, t.ifname);
       const removedVeth = await this.datapath.detach(row?.hostVeth ?? hostVethName(t.containerId, t.ifname));
       if (row) this.release(row);
       this.log.info('pod detached', { containerId: t.containerId, ifname: t.ifname, ip: row ? intToIpv4(row.ipv4) : undefined, removedVeth, hadRecord: !!row, netns: attr.CNI_NETNS ?? '' });
-      return { result: 0, endpointid: `${t.containerId}/${t.ifname}` };
+      return { result: 0, endpointid: attachmentKey(t.containerId, t.ifname) };
     });
   }
 
@@ -141,10 +151,10 @@ export class NetpluginService {
   }
 
   async gc(req: GcRequest): Promise<RspAddPod> {
-    const valid = new Set(req.validAttachments.map((a) => `${a.containerID}/${a.ifname}`));
+    const valid = new Set(req.validAttachments.map((a) => attachmentKey(a.containerID, a.ifname)));
     const freed: { containerID: string; ifname: string }[] = [];
     for (const row of this.store.all()) {
-      if (valid.has(`${row.containerId}/${row.ifname}`)) continue;
+      if (valid.has(attachmentKey(row.containerId, row.ifname))) continue;
       await this.delPod({ CNI_CONTAINERID: row.containerId, CNI_IFNAME: row.ifname });
       freed.push({ containerID: row.containerId, ifname: row.ifname });
     }
@@ -156,8 +166,7 @@ export class NetpluginService {
     return this.store.all().map((row) => ({
       containerId: row.containerId,
       ifname: row.ifname,
-      ipaddress: `${intToIpv4(row.ipv4)}/${this.pool4.cidr.prefix}`,
-      ...(row.ipv6 && this.pool6 ? { ipv6address: `${row.ipv6}/${this.pool6.cidr.prefix}` } : {}),
+      ...this.cidrs(row),
       hostVeth: row.hostVeth,
       mac: row.mac,
       netns: row.netns,
@@ -179,7 +188,7 @@ export class NetpluginService {
     const rolledBack: string[] = [];
     const staleRecords: string[] = [];
     for (const row of this.store.all()) {
-      const id = `${row.containerId}/${row.ifname}`;
+      const id = attachmentKey(row.containerId, row.ifname);
       orphans.delete(row.hostVeth);
       if (row.state === 'pending') {
         await this.datapath.detach(row.hostVeth);
