@@ -2,9 +2,9 @@
 SHELL := /bin/bash
 MOCHA := node_modules/.bin/mocha
 MOCHA_OPTS := --timeout 120000 --reporter ./dist/test/support/reporter.js
-SUITES ?= dist/test/unit dist/test/integration
+SUITES ?= dist/test/unit dist/test/integration dist/test/e2e
 
-.PHONY: all install deps build test test-unit test-integration demo clean
+.PHONY: all install deps build test test-unit test-integration test-e2e demo clean
 
 all: build
 
@@ -21,6 +21,7 @@ deps:
 
 build: install
 	node_modules/.bin/tsc -p tsconfig.json
+	cp test/support/kubelet/*.proto dist/test/support/kubelet/
 	node scripts/bundle.js
 
 test: build deps
@@ -31,6 +32,10 @@ test-unit: build
 
 test-integration: build deps
 	$(MOCHA) $(MOCHA_OPTS) --recursive dist/test/integration
+
+# containerd CRI, ctr --cni and podman, each on private sockets and dirs
+test-e2e: build deps
+	$(MOCHA) $(MOCHA_OPTS) --recursive dist/test/e2e
 
 demo: build deps
 	node dist/scripts/demo.js

@@ -8,7 +8,7 @@ import { request } from '../../src/api/client';
 import { ErrorCode, PluginErrorCode } from '../../src/cni/errors';
 import { cniEnv, runAdapter } from '../support/adapter';
 import { TestNetplugin } from '../support/netplugin';
-import { BIN, type TestNetns, hostLinkNames, inNetns, links, namedNetns, ping, processNetns, routes } from '../support/sys';
+import { BIN, type TestNetns, adapterLog, hostLinkNames, inNetns, links, namedNetns, ping, processNetns, routes } from '../support/sys';
 
 function post(socket: string, path: string, body: string, contentType = 'application/json'): Promise<{ status: number; json: any }> {
   return new Promise((resolve, reject) => {
@@ -62,10 +62,10 @@ describe('integration: adapter + netplugin on the real kernel', () => {
     expect(host.mtu).to.equal(1400);
     expect(host.master).to.equal(np.bridge);
 
-    const log = fs.readFileSync(np.conf.logFile as string, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    const log = adapterLog(np.cniLog);
     const line = log.find((l) => l.containerId === 'pod-a' && l.command === 'ADD');
     expect(line).to.include({ netns: podA.path, outcome: 'ok' });
-    expect(line.rewrittenNetns).to.match(/^\/proc\/\d+\/ns\/net$/);
+    expect(line!.rewrittenNetns).to.match(/^\/proc\/\d+\/ns\/net$/);
   });
 
   it('ADD into an `unshare --net` process by /proc/<pid>/ns/net; the two pods ping each other', async () => {

@@ -18,13 +18,15 @@ export class TestNetplugin {
   readonly socket = path.join(this.dir, 'run', 'contiv-cni.sock');
   readonly stateDir = path.join(this.dir, 'state');
   readonly logFile = path.join(this.dir, 'netplugin.log');
+  /** The adapter's log (the conflist's logFile). */
+  readonly cniLog = path.join(this.dir, 'cni.log');
   readonly bridge = uniq('ctvbr', 4);
   private child?: ChildProcess;
 
   constructor(readonly opts: NetpluginOptions) {}
 
   get conf(): Record<string, unknown> {
-    return { cniVersion: '1.0.0', name: 'contiv-test', type: 'contivk8s', socket: this.socket, logFile: path.join(this.dir, 'cni.log') };
+    return { cniVersion: '1.0.0', name: 'contiv-test', type: 'contivk8s', socket: this.socket, logFile: this.cniLog };
   }
 
   args(): string[] {

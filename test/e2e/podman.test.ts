@@ -1,0 +1,41 @@
+// podman (Debian's 4.3) on its CNI backend with a conflist using contivk8s: netns /run/netns/netns-<uuid>.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { expect } from 'chai';
+import { type CniDirs, NETWORK_NAME, makeCniDirs } from '../support/kubelet/cni-dirs';
+import { BUSYBOX_IMAGE, buildBusyboxImage } from '../support/kubelet/image';
+import { PrivatePodman } from '../support/kubelet/podman';
+import { TestNetplugin } from '../support/netplugin';
+import { finished, waitFor } from '../support/sys';
+
+describe('e2e: podman run --network with contivk8s', function () {
+  this.timeout(180_000);
+  const np = new TestNetplugin({ subnet: '10.250.2.0/24' });
+  let cni: CniDirs;
+  let podman: PrivatePodman;
+
+  before(async () => {
+    await np.start();
+    cni = makeCniDirs(np.dir, { socket: np.socket, logFile: np.cniLog });
+    podman = new PrivatePodman(path.join(np.dir, 'podman'), cni);
+    podman.podman(['load', '--input', buildBusyboxImage(np.dir)]);
+  });
+  after(async () => {
+    podman?.destroy();
+    await np.destroy();
+  });
+
+  it('sees our network, and a container on it gets its IP from the netplugin; --rm frees it', async () => {
+    expect(podman.podman(['network', 'ls', '--format', '{{.Name}} {{.Driver}}'])).to.include(`${NETWORK_NAME} contivk8s`);
+    const done = finished(podman.run(NETWORK_NAME, BUSYBOX_IMAGE, ['sh', '-c', 'ip -4 -o addr show eth0; sleep 2']));
+    const ep = await waitFor('the endpoint of the running container', async () => (await np.endpoints())[0]);
+    expect(ep.netns).to.match(/^\/run\/netns\/netns-[0-9a-f-]{36}$/);
+    const r = await done;
+    expect(r.status, r.stderr).to.equal(0);
+    expect(r.stdout).to.include(`inet ${ep.ipaddress}`);
+
+    await waitFor('podman to DEL the endpoint', async () => (await np.endpoints()).length === 0);
+    expect(np.bridgePorts()).to.deep.equal([]);
+    expect(fs.existsSync(ep.netns), `${ep.netns} removed`).to.equal(false);
+  });
+});
