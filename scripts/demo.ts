@@ -1,106 +1,86 @@
-// make demo: netplugin on an embedded default (private socket, state dir, bridge), two pods in the two
-// namespace forms runtimes use, the adapter wiring each, a ping between them, then a full teardown that
-// proves nothing was left. Stops everything it started, on failure and on Ctrl-C too.
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { randomUUID } from 'node:crypto';
+// make demo: the netplugin on its embedded store, a private containerd whose CRI execs contivk8s, and two
+// pods made through the CRI as a kubelet makes them. For each pod it shows the netns path the runtime gave,
+// the /proc/<pid>/ns/net the adapter sent instead, and the IP; then a ping between the pods, and a
+// teardown through the CRI that proves nothing was left. Everything it started stops, on failure and Ctrl-C.
+import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
-import { healthy } from '../src/api/client';
+import { PrivateContainerd } from '../test/support/kubelet/containerd';
+import { makeCniDirs } from '../test/support/kubelet/cni-dirs';
+import { BUSYBOX_IMAGE, buildBusyboxImage } from '../test/support/kubelet/image';
+import { TestNetplugin } from '../test/support/netplugin';
+import { BIN, adapterLog, inNetns } from '../test/support/sys';
 
-const ROOT = path.resolve(__dirname, '../..');
-const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'contiv-demo-'));
-const socket = path.join(dir, 'run', 'contiv-cni.sock');
-const bridge = 'ctvdemo0';
-const subnet = '10.244.0.0/24';
-const cniLog = path.join(dir, 'cni.log');
-const conf = JSON.stringify({ cniVersion: '1.1.0', name: 'contiv-demo', type: 'contivk8s', socket, logFile: cniLog });
-const cleanups: (() => void)[] = [];
-
-const run = (cmd: string, args: string[], input?: string) => execFileSync(cmd, args, { encoding: 'utf8', input, stdio: ['pipe', 'pipe', 'pipe'] });
-const attempt = (f: () => unknown) => {
-  try {
-    f();
-  } catch {
-    /* teardown goes on */
-  }
-};
-const say = (s: string) => process.stdout.write(`${s}\n`);
-
-/** Execs the plugin as a runtime does; its stdout is the CNI result or error. */
-function adapter(command: string, containerId: string, netns: string): { status: number; out: any } {
-  const env = { PATH: process.env.PATH, CNI_COMMAND: command, CNI_CONTAINERID: containerId, CNI_NETNS: netns, CNI_IFNAME: 'eth0', CNI_PATH: '/opt/cni/bin', CNI_ARGS: `IgnoreUnknown=1;K8S_POD_NAMESPACE=demo;K8S_POD_NAME=${containerId}` };
-  try {
-    const text = execFileSync(path.join(ROOT, 'bin/contivk8s'), [], { encoding: 'utf8', input: conf, env });
-    return { status: 0, out: text.trim() ? JSON.parse(text) : {} };
-  } catch (err) {
-    return { status: 1, out: (err as { stdout?: string }).stdout };
-  }
-}
+const np = new TestNetplugin({ subnet: '10.244.0.0/24' });
+let containerd: PrivateContainerd | undefined;
+const say = (s = '') => process.stdout.write(`${s}\n`);
+const contivctl = (args: string[]) => execFileSync(path.join(BIN, 'contivctl'), [...args, '--socket', np.socket], { encoding: 'utf8' });
 
 async function main(): Promise<void> {
-  say(`netplugin: socket ${socket}, bridge ${bridge}, subnet ${subnet}`);
-  const daemon: ChildProcess = spawn(path.join(ROOT, 'bin/netplugin'), ['--socket', socket, '--state-dir', path.join(dir, 'state'), '--bridge', bridge, '--subnet', subnet, '--log-file', path.join(dir, 'netplugin.log')], { stdio: 'inherit' });
-  cleanups.push(() => daemon.kill('SIGTERM'));
-  for (let i = 0; !(await healthy({ socket, timeoutMs: 500 })); i++) {
-    if (i > 200 || daemon.exitCode !== null) throw new Error('netplugin did not become ready');
-    await new Promise((r) => setTimeout(r, 25));
-  }
+  await np.start();
+  say(`netplugin  pid ${np.pid}, socket ${np.socket}, bridge ${np.bridge}, subnet 10.244.0.0/24, store ${np.stateDir}`);
+  const cni = makeCniDirs(np.dir, { socket: np.socket, logFile: np.cniLog });
+  containerd = new PrivateContainerd({ dir: path.join(np.dir, 'containerd'), cniBinDir: cni.binDir, cniConfDir: cni.confDir, sandboxImage: BUSYBOX_IMAGE });
+  await containerd.start();
+  containerd.importImage(buildBusyboxImage(np.dir));
+  const cri = containerd.cri;
+  const v = await cri.version();
+  say(`containerd ${v.runtimeVersion} (CRI ${v.runtimeApiVersion}) on ${containerd.socket}, CNI conf ${cni.conflist}`);
 
-  const nsName = `cni-${randomUUID()}`;
-  run('ip', ['netns', 'add', nsName]);
-  cleanups.push(() => attempt(() => run('ip', ['netns', 'del', nsName])));
-  const sleeper = spawn('unshare', ['--net', '--', 'sleep', '300'], { stdio: 'ignore' });
-  cleanups.push(() => sleeper.kill('SIGKILL'));
-  await new Promise((r) => setTimeout(r, 200));
-
-  const pods = [
-    { id: 'demo-pod-a', netns: `/var/run/netns/${nsName}`, runtime: 'containerd CRI style' },
-    { id: 'demo-pod-b', netns: `/proc/${sleeper.pid}/ns/net`, runtime: 'dockershim / ctr --cni style' },
-  ];
-  const ips: string[] = [];
-  for (const pod of pods) {
-    const r = adapter('ADD', pod.id, pod.netns);
-    if (r.status !== 0) throw new Error(`ADD ${pod.id} failed: ${JSON.stringify(r.out)}`);
-    const line = fs.readFileSync(cniLog, 'utf8').trim().split('\n').map((l) => JSON.parse(l)).reverse().find((l) => l.containerId === pod.id);
-    ips.push(r.out.ips[0].address.split('/')[0]);
-    say(`\n${pod.id} (${pod.runtime})`);
-    say(`  runtime's netns : ${pod.netns}`);
-    say(`  sent to netplugin: ${line?.rewrittenNetns}   (the adapter's own /proc/<pid>/ns/net after setns)`);
-    say(`  eth0            : ${r.out.ips[0].address} via ${r.out.ips[0].gateway}, mac ${r.out.interfaces[1].mac}, host veth ${r.out.interfaces[0].name}`);
+  const pods = [];
+  for (const name of ['web', 'db']) {
+    const id = await cri.runPodSandbox({ name, namespace: 'demo', uid: `demo-${name}` });
+    const status = await cri.podSandboxStatus(id);
+    const add = adapterLog(np.cniLog).find((l) => l.command === 'ADD' && l.containerId === id);
+    const ep = (await np.endpoints()).find((e) => e.containerId === id);
+    pods.push(status);
+    say(`\npod demo/${name}  sandbox ${id.slice(0, 12)}`);
+    say(`  netns from containerd   ${status.netnsPath}`);
+    say(`  sent to the netplugin   ${add?.rewrittenNetns}  (the adapter's own, after setns; ADD took ${add?.durationMs} ms)`);
+    say(`  pod IP (CRI status)     ${status.ip}   host veth ${ep?.hostVeth} on ${np.bridge}`);
   }
-  say(`\nping from ${pods[0].id} to ${pods[1].id} (${ips[1]}):`);
-  say(run('nsenter', [`--net=${pods[0].netns}`, '--', 'ping', '-c', '2', '-W', '2', ips[1]]).trim().split('\n').slice(-2).join('\n'));
+  const [a, b] = pods;
+  say(`\nping from demo/web (${a.ip}) to demo/db (${b.ip}):`);
+  say(inNetns(a.netnsPath!, 'ping', ['-c', '2', '-W', '2', b.ip]).trim().split('\n').slice(-2).map((l) => `  ${l}`).join('\n'));
   say('\ncontivctl endpoints:');
-  say(run(path.join(ROOT, 'bin/contivctl'), ['endpoints', '--socket', socket]).trimEnd());
+  say(contivctl(['endpoints']).trimEnd());
 
   for (const pod of pods) {
-    const r = adapter('DEL', pod.id, pod.netns);
-    if (r.status !== 0) throw new Error(`DEL ${pod.id} failed: ${JSON.stringify(r.out)}`);
+    await cri.stopPodSandbox(pod.id);
+    await cri.removePodSandbox(pod.id);
   }
-  const left = JSON.parse(run(path.join(ROOT, 'bin/contivctl'), ['endpoints', '--socket', socket, '--json']));
-  const ports = run('ip', ['-o', 'link', 'show', 'master', bridge]).trim();
-  say(`\nafter DEL: ${left.length} endpoints, ${ports ? ports.split('\n').length : 0} veths on ${bridge}`);
-  if (left.length || ports) throw new Error('DEL left state behind');
+  const left = { sandboxes: (await cri.listPodSandboxIds()).length, endpoints: (await np.endpoints()).length, veths: np.bridgePorts().length, netns: pods.filter((p) => fs.existsSync(p.netnsPath!)).length };
+  say(`\nafter StopPodSandbox + RemovePodSandbox: ${left.sandboxes} sandboxes, ${left.endpoints} endpoints, ${left.veths} veths, ${left.netns} netns files`);
+  if (Object.values(left).some((n) => n > 0)) throw new Error('the pods left state behind');
 }
 
-function teardown(): void {
-  for (const c of cleanups.reverse()) attempt(c);
-  attempt(() => execFileSync('sh', ['-c', `sleep 0.5; ip link del ${bridge} 2>/dev/null || true`]));
-  fs.rmSync(dir, { recursive: true, force: true });
+// one teardown, however many of main's failure, a signal and the normal end ask for it
+let tearingDown: Promise<void> | undefined;
+function teardown(): Promise<void> {
+  tearingDown ??= (async () => {
+    await containerd?.stop().catch((err: Error) => process.stderr.write(`stopping containerd: ${err.message}\n`));
+    await np.destroy();
+  })();
+  return tearingDown;
 }
 
-process.on('SIGINT', () => {
-  teardown();
-  process.exit(130);
-});
+let interrupted = false;
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(signal, () => {
+    interrupted = true;
+    process.stderr.write(`\n${signal}: stopping everything the demo started\n`);
+    void teardown().finally(() => process.exit(130));
+  });
+}
 main().then(
-  () => {
-    teardown();
-    say('demo ok: everything it started is stopped and removed');
+  async () => {
+    await teardown();
+    say('\ndemo ok: containerd, its shims and the netplugin are stopped; bridge, dirs and mounts removed');
   },
-  (err: Error) => {
-    teardown();
+  async (err: Error) => {
+    if (interrupted) return; // the signal handler is tearing down and will exit
+    if (containerd) process.stderr.write(`containerd log tail:\n${containerd.logTail()}\n`);
+    await teardown();
     process.stderr.write(`demo failed: ${err.message}\n`);
     process.exit(1);
   },

@@ -39,7 +39,8 @@ export class TestNetplugin {
 
   async start(): Promise<void> {
     const stderrFile = path.join(this.dir, 'stderr.log');
-    const child = spawn(path.join(BIN, 'netplugin'), this.args(), { stdio: ['ignore', 'ignore', fs.openSync(stderrFile, 'a')] });
+    // its own process group, so that a Ctrl-C leaves it serving the DELs of the teardown
+    const child = spawn(path.join(BIN, 'netplugin'), this.args(), { stdio: ['ignore', 'ignore', fs.openSync(stderrFile, 'a')], detached: true });
     const stderr = () => fs.readFileSync(stderrFile, 'utf8');
     this.child = child;
     for (let i = 0; i < 300; i++) {

@@ -81,7 +81,9 @@ export class PrivateContainerd {
     const config = path.join(this.opts.dir, 'config.toml');
     fs.writeFileSync(config, containerdConfig(this.opts));
     const log = fs.openSync(this.logFile, 'a');
-    this.child = spawn('containerd', ['--config', config, '--log-level', 'info'], { stdio: ['ignore', log, log] });
+    // its own process group: a Ctrl-C meant for the demo must not kill containerd before the demo has
+    // removed its sandboxes through it (that would leave netns bind mounts and veths behind)
+    this.child = spawn('containerd', ['--config', config, '--log-level', 'info'], { stdio: ['ignore', log, log], detached: true });
     fs.closeSync(log);
     let lastError = '';
     for (let i = 0; i < 300; i++) {
