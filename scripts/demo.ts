@@ -2,7 +2,7 @@
 // pods made through the CRI as a kubelet makes them. For each pod it shows the netns path the runtime gave,
 // the /proc/<pid>/ns/net the adapter sent instead, and the IP; then a ping between the pods, and a
 // teardown through the CRI that proves nothing was left. Everything it started stops, on failure and Ctrl-C.
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { PrivateContainerd } from '../test/support/kubelet/containerd';
@@ -52,6 +52,12 @@ async function main(): Promise<void> {
   const left = { sandboxes: (await cri.listPodSandboxIds()).length, endpoints: (await np.endpoints()).length, veths: np.bridgePorts().length, netns: pods.filter((p) => fs.existsSync(p.netnsPath!)).length };
   say(`\nafter StopPodSandbox + RemovePodSandbox: ${left.sandboxes} sandboxes, ${left.endpoints} endpoints, ${left.veths} veths, ${left.netns} netns files`);
   if (Object.values(left).some((n) => n > 0)) throw new Error('the pods left state behind');
+
+  // it scans the whole node: findings not of ours (not fixable) are shown but do not fail the demo
+  const leaks = JSON.parse(spawnSync(path.join(BIN, 'contivctl'), ['leaks', '--socket', np.socket, '--json'], { encoding: 'utf8' }).stdout) as { found: { kind: string; fixable: boolean; detail: string }[] };
+  say(`\ncontivctl leaks: ${leaks.found.length ? '' : 'no leaks'}`);
+  for (const l of leaks.found) say(`  ${l.kind} ${l.fixable ? '(ours)' : '(not ours)'}: ${l.detail}`);
+  if (leaks.found.some((l) => l.fixable)) throw new Error('contivctl leaks found leaks of ours');
 }
 
 // one teardown, however many of main's failure, a signal and the normal end ask for it

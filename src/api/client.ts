@@ -1,7 +1,8 @@
 import * as http from 'node:http';
 import { CniError, ErrorCode } from '../cni/errors';
 import { describeIssues } from '../cni/schema';
-import { type GcRequest, type PodAttr, Routes, type RspAddPod, rspAddPodSchema } from './wire';
+import * as z from 'zod/mini';
+import { type Endpoint, type GcRequest, type Health, type PodAttr, Routes, type RspAddPod, endpointSchema, healthSchema, rspAddPodSchema } from './wire';
 
 const KNOWN_CODES = new Set<number>(Object.values(ErrorCode));
 /** The spec's codes and plugin codes (100+) pass through; anything else from a netplugin is an I/O error. */
@@ -82,3 +83,12 @@ export async function healthy(opts: ClientOptions): Promise<boolean> {
     return false;
   }
 }
+
+async function getJson<T>(opts: ClientOptions, route: string, schema: z.ZodMiniType<T>): Promise<T> {
+  const res = await request(opts, 'GET', route);
+  if (res.status !== 200) throw new CniError(ErrorCode.Io, `netplugin answered GET ${route} with HTTP ${res.status}`, res.body.slice(0, 200));
+  return schema.parse(JSON.parse(res.body));
+}
+
+export const getHealth = (opts: ClientOptions): Promise<Health> => getJson(opts, Routes.healthz, healthSchema);
+export const getEndpoints = (opts: ClientOptions): Promise<Endpoint[]> => getJson(opts, Routes.endpoints, z.array(endpointSchema));

@@ -70,3 +70,17 @@ export const endpointSchema = z.object({
   createdAt: z.string(),
 });
 export type Endpoint = z.infer<typeof endpointSchema>;
+
+/** GET /healthz (ours): liveness plus what a node check needs to know about this daemon. */
+export const healthSchema = z.object({
+  status: z.literal('ok'),
+  pid: z.number(),
+  bridge: z.string(),
+  subnet: z.string(),
+  gateway: z.string(),
+  subnet6: z.optional(z.string()),
+  gateway6: z.optional(z.string()),
+  mtu: z.number(),
+  stateDir: z.string(),
+});
+export type Health = z.infer<typeof healthSchema>;

@@ -1,11 +1,17 @@
 // bin/contivctl: the operator CLI.
 import * as path from 'node:path';
 import { Command } from 'commander';
-import { request } from '../api/client';
-import { Routes, endpointSchema } from '../api/wire';
+import { type ClientOptions, getEndpoints, getHealth } from '../api/client';
 import { DEFAULT_SOCKET } from '../cni/config';
-import * as z from 'zod/mini';
+import { doctor } from '../nodecheck/doctor';
+import { type Leak, analyze, fix, snapshot } from '../nodecheck/leaks';
 import { installCni } from './install';
+
+const DEFAULT_BIN_DIR = '/opt/cni/bin';
+const DEFAULT_CONF_DIR = '/etc/cni/net.d';
+const client = (socket: string): ClientOptions => ({ socket, timeoutMs: 10_000 });
+const print = (text: string): void => void process.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
+const printJson = (v: unknown) => print(JSON.stringify(v, null, 2));
 
 const program = new Command('contivctl').description('operate the contiv netplugin on this node');
 
@@ -15,9 +21,8 @@ program
   .option('--socket <path>', 'netplugin socket', DEFAULT_SOCKET)
   .option('--json', 'print JSON')
   .action(async (o: { socket: string; json?: boolean }) => {
-    const res = await request({ socket: o.socket, timeoutMs: 10_000 }, 'GET', Routes.endpoints);
-    const endpoints = z.array(endpointSchema).parse(JSON.parse(res.body));
-    if (o.json) return void process.stdout.write(JSON.stringify(endpoints, null, 2) + '\n');
+    const endpoints = await getEndpoints(client(o.socket));
+    if (o.json) return printJson(endpoints);
     const rows = endpoints.map((e) => [e.containerId.slice(0, 16), e.ifname, e.ipaddress, e.ipv6address ?? '-', e.hostVeth, e.state, e.podNamespace && e.podName ? `${e.podNamespace}/${e.podName}` : '-', e.netns]);
     printTable(['CONTAINER', 'IFNAME', 'IPV4', 'IPV6', 'HOST VETH', 'STATE', 'POD', 'NETNS'], rows);
   });
@@ -25,8 +30,8 @@ program
 program
   .command('install-cni')
   .description('install the contivk8s plugin and our conflist for the runtime (atomic replace)')
-  .option('--bin-dir <dir>', 'CNI plugin directory', '/opt/cni/bin')
-  .option('--conf-dir <dir>', 'CNI config directory', '/etc/cni/net.d')
+  .option('--bin-dir <dir>', 'CNI plugin directory', DEFAULT_BIN_DIR)
+  .option('--conf-dir <dir>', 'CNI config directory', DEFAULT_CONF_DIR)
   .option('--conf-name <file>', 'conflist file name (runtimes load the first in lexical order)', '10-contiv.conflist')
   .option('--name <network>', 'network name', 'contiv')
   .option('--socket <path>', 'netplugin socket the plugin talks to', DEFAULT_SOCKET)
@@ -34,12 +39,56 @@ program
   .option('--json', 'print JSON')
   .action((o: { binDir: string; confDir: string; confName: string; name: string; socket: string; logFile?: string; json?: boolean }) => {
     const done = installCni({ binDir: o.binDir, confDir: o.confDir, confName: o.confName, networkName: o.name, socket: o.socket, logFile: o.logFile, plugin: path.join(__dirname, '../../../bin/contivk8s') });
-    process.stdout.write(o.json ? JSON.stringify(done) + '\n' : `installed ${done.plugin}\nwrote ${done.conf}\n`);
+    print(o.json ? JSON.stringify(done) : `installed ${done.plugin}\nwrote ${done.conf}`);
+  });
+
+program
+  .command('doctor')
+  .description("this node's readiness: privileges of contivctl and the netplugin, mounts, CNI config, plugin, bridge; exits 1 on a failed check")
+  .option('--socket <path>', 'netplugin socket', DEFAULT_SOCKET)
+  .option('--bin-dir <dir>', 'CNI plugin directory', DEFAULT_BIN_DIR)
+  .option('--conf-dir <dir>', 'CNI config directory', DEFAULT_CONF_DIR)
+  .option('--json', 'print JSON')
+  .action(async (o: { socket: string; binDir: string; confDir: string; json?: boolean }) => {
+    const checks = await doctor(o);
+    const failed = checks.filter((c) => c.status === 'fail').length;
+    if (o.json) printJson({ ok: failed === 0, checks });
+    else {
+      printTable(['STATUS', 'CHECK', 'DETAIL'], checks.map((c) => [c.status.toUpperCase(), c.name, c.detail]));
+      for (const c of checks.filter((c) => c.fix)) print(`fix (${c.name}): ${c.fix}`);
+      print(failed ? `${failed} check(s) failed` : 'node ready');
+    }
+    process.exitCode = failed ? 1 : 0;
+  });
+
+program
+  .command('leaks')
+  .description('namespaces held only by bind mounts, duplicate IPs, dead allocations, orphan veths; exits 1 on findings')
+  .option('--socket <path>', 'netplugin socket', DEFAULT_SOCKET)
+  .option('--fix', 'remove what is provably ours and provably dead (default: report only)')
+  .option('--json', 'print JSON')
+  .action(async (o: { socket: string; fix?: boolean; json?: boolean }) => {
+    const scan = async () => analyze(snapshot(await getHealth(client(o.socket)), await getEndpoints(client(o.socket))));
+    const found = await scan();
+    const fixed: { leak: Leak; action: string }[] = [];
+    if (o.fix) {
+      for (const leak of found.filter((l) => l.fixable)) fixed.push({ leak, action: await fix(leak, client(o.socket)) });
+    }
+    const remaining = o.fix ? await scan() : found;
+    if (o.json) printJson({ found, fixed, remaining });
+    else {
+      if (!found.length) print('no leaks');
+      for (const l of found) print(`${l.kind.padEnd(16)} ${l.fixable ? 'fixable' : 'report '}  ${l.detail}`);
+      for (const f of fixed) print(`fixed: ${f.action}`);
+      if (o.fix && remaining.length) print(`${remaining.length} finding(s) remain`);
+      if (!o.fix && found.some((l) => l.fixable)) print('dry run: --fix removes the fixable ones');
+    }
+    process.exitCode = remaining.length ? 1 : 0;
   });
 
 function printTable(head: string[], rows: string[][]): void {
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
-  for (const r of [head, ...rows]) process.stdout.write(r.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd() + '\n');
+  for (const r of [head, ...rows]) print(r.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd());
 }
 
 program.parseAsync(process.argv).catch((err: Error) => {

@@ -8,6 +8,7 @@ import { Datapath } from './datapath';
 import { bigIntToIpv6, intToIpv4 } from './ip';
 import { Pool4, Pool6 } from './ipam';
 import { Metrics } from './metrics';
+import type { Health } from '../api/wire';
 import { createServer } from './server';
 import { NetpluginService } from './service';
 import { Store } from './store';
@@ -79,9 +80,13 @@ export async function runDaemon(opts: DaemonOptions): Promise<void> {
   const service = new NetpluginService(store, datapath, pool4, pool6, log, metrics);
   await datapath.ensureBridge();
   await service.reconcile();
-  const server = createServer(service, metrics, log);
+  const health: Health = {
+    status: 'ok', pid: process.pid, bridge: opts.bridge, subnet: opts.subnet, gateway: intToIpv4(pool4.gateway),
+    ...(pool6 ? { subnet6: opts.subnet6, gateway6: bigIntToIpv6(pool6.gateway) } : {}), mtu: opts.mtu, stateDir: opts.stateDir,
+  };
+  const server = createServer(service, metrics, log, health);
   await listen(server, opts.socket);
-  log.info('netplugin ready', { socket: opts.socket, stateDir: opts.stateDir, bridge: opts.bridge, subnet: opts.subnet, gateway: intToIpv4(pool4.gateway), subnet6: opts.subnet6, mtu: opts.mtu });
+  log.info('netplugin ready', { socket: opts.socket, ...health });
 
   await new Promise<void>((resolve) => {
     const stop = (signal: string) => {

@@ -2,7 +2,7 @@
 // `result` (the CNI error code) and status 500, as contiv's netplugin answers; the daemon never crashes on input.
 import * as http from 'node:http';
 import type * as z from 'zod/mini';
-import { Routes, gcRequestSchema, podAttrSchema, type RspAddPod } from '../api/wire';
+import { type Health, Routes, gcRequestSchema, podAttrSchema, type RspAddPod } from '../api/wire';
 import { CniError, ErrorCode, asCniError } from '../cni/errors';
 import { describeIssues } from '../cni/schema';
 import type { Logger } from '../log/logger';
@@ -45,7 +45,7 @@ function send(res: http.ServerResponse, status: number, body: unknown, type = 'a
   res.end(text);
 }
 
-export function createServer(service: NetpluginService, metrics: Metrics, log: Logger): http.Server {
+export function createServer(service: NetpluginService, metrics: Metrics, log: Logger, health: Health): http.Server {
   const podRoutes: Record<string, (body: string) => Promise<RspAddPod>> = {
     [Routes.addPod]: async (body) => {
       const stop = metrics.addLatency.startTimer();
@@ -66,7 +66,7 @@ export function createServer(service: NetpluginService, metrics: Metrics, log: L
   return http.createServer(async (req, res) => {
     const route = (req.url ?? '').split('?')[0];
     try {
-      if (req.method === 'GET' && route === Routes.healthz) return send(res, 200, { status: 'ok' });
+      if (req.method === 'GET' && route === Routes.healthz) return send(res, 200, health);
       if (req.method === 'GET' && route === Routes.endpoints) return send(res, 200, service.endpoints());
       if (req.method === 'GET' && route === Routes.metrics) return send(res, 200, await metrics.registry.metrics(), metrics.registry.contentType);
       const handler = podRoutes[route];

@@ -3,7 +3,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { healthy, request } from '../../src/api/client';
+import { getEndpoints, healthy } from '../../src/api/client';
 import type { Endpoint } from '../../src/api/wire';
 import { BIN, hostLinkNames, tryRun, uniq } from './sys';
 
@@ -11,6 +11,8 @@ export interface NetpluginOptions {
   subnet: string;
   subnet6?: string;
   mtu?: number;
+  /** A command that execs the netplugin in a changed context (setpriv, unshare). */
+  wrap?: string[];
 }
 
 export class TestNetplugin {
@@ -40,7 +42,8 @@ export class TestNetplugin {
   async start(): Promise<void> {
     const stderrFile = path.join(this.dir, 'stderr.log');
     // its own process group, so that a Ctrl-C leaves it serving the DELs of the teardown
-    const child = spawn(path.join(BIN, 'netplugin'), this.args(), { stdio: ['ignore', 'ignore', fs.openSync(stderrFile, 'a')], detached: true });
+    const [cmd, ...args] = [...(this.opts.wrap ?? []), path.join(BIN, 'netplugin'), ...this.args()];
+    const child = spawn(cmd, args, { stdio: ['ignore', 'ignore', fs.openSync(stderrFile, 'a')], detached: true });
     const stderr = () => fs.readFileSync(stderrFile, 'utf8');
     this.child = child;
     for (let i = 0; i < 300; i++) {
@@ -67,7 +70,7 @@ export class TestNetplugin {
   }
 
   async endpoints(): Promise<Endpoint[]> {
-    return JSON.parse((await request({ socket: this.socket, timeoutMs: 5000 }, 'GET', '/endpoints')).body) as Endpoint[];
+    return getEndpoints({ socket: this.socket, timeoutMs: 5000 });
   }
 
   /** Our host veths still attached to this daemon's bridge. */

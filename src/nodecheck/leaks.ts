@@ -1,0 +1,126 @@
+// contivctl leaks: what a node leaks when pods die badly. Namespaces held alive only by a bind mount (the
+// seed of duplicate IPs), IPs present in two namespaces, allocations whose namespace and veth are gone,
+// and host veths of ours with no allocation. `analyze` is pure over a snapshot; `--fix` acts only on
+// findings that are provably ours (our subnet, our bridge, our record) and provably dead (no task inside,
+// no namespace, no record).
+import { execFileSync } from 'node:child_process';
+import * as path from 'node:path';
+import { type ClientOptions, delPod } from '../api/client';
+import type { Endpoint, Health } from '../api/wire';
+import { type NetnsInfo, type NsAddress, listNetns, netnsAddresses, netnsInodeAt } from '../netns/inventory';
+import { inCidr } from '../netplugin/ip';
+
+export interface NamespaceSnapshot extends NetnsInfo {
+  addresses: NsAddress[];
+}
+
+export interface NodeSnapshot {
+  namespaces: NamespaceSnapshot[];
+  endpoints: Endpoint[];
+  health: Health;
+  /** Host links enslaved to the netplugin's bridge. */
+  bridgePorts: string[];
+  /** For each endpoint (by container/ifname), the inode its recorded netns path names now, if any. */
+  recordedInodes: Record<string, number | undefined>;
+}
+
+export type Leak =
+  | { kind: 'duplicate-ip'; ip: string; namespaces: { inode: number; ref: string; tasks: number }[]; fixable: false; detail: string }
+  | { kind: 'orphan-netns'; inode: number; mounts: string[]; addresses: string[]; fixable: boolean; detail: string }
+  | { kind: 'stale-allocation'; containerId: string; ifname: string; ip: string; netns: string; hostVeth: string; fixable: true; detail: string }
+  | { kind: 'orphan-veth'; hostVeth: string; fixable: true; detail: string };
+
+const HOST_VETH = /^ctv[0-9a-f]{11}$/;
+const key = (e: { containerId: string; ifname: string }) => `${e.containerId}/${e.ifname}`;
+
+export function analyze(s: NodeSnapshot): Leak[] {
+  const leaks: Leak[] = [];
+  const subnets = [s.health.subnet, ...(s.health.subnet6 ? [s.health.subnet6] : [])];
+  const ours = (ip: string) => subnets.some((c) => inCidr(ip, c));
+  const referenced = new Set(Object.values(s.recordedInodes).filter((i): i is number => i !== undefined));
+  const recordedPaths = new Set(s.endpoints.map((e) => e.netns));
+
+  const holders = new Map<string, NamespaceSnapshot[]>();
+  for (const ns of s.namespaces) {
+    for (const a of new Set(ns.addresses.map((x) => x.address))) holders.set(a, [...(holders.get(a) ?? []), ns]);
+  }
+  for (const [ip, nss] of holders) {
+    if (nss.length < 2) continue;
+    leaks.push({
+      kind: 'duplicate-ip', ip, fixable: false,
+      namespaces: nss.map((n) => ({ inode: n.inode, ref: n.ref, tasks: n.tids.length })),
+      detail: `${ip} is configured in ${nss.length} namespaces: ${nss.map((n) => `net:[${n.inode}] (${n.tids.length ? `${n.tids.length} tasks` : 'no task'}, ${n.ref})`).join(', ')}`,
+    });
+  }
+
+  for (const ns of s.namespaces) {
+    if (ns.tids.length || ns.isHost || !ns.mounts.length) continue;
+    const addresses = ns.addresses.map((a) => a.address);
+    const isOurs = addresses.some(ours);
+    const isRecorded = referenced.has(ns.inode) || ns.mounts.some((m) => recordedPaths.has(m.mountPoint));
+    const isLocal = ns.mounts.every((m) => m.local);
+    const why = !isOurs ? `none of its addresses is in ${subnets.join(' or ')}` : isRecorded ? 'an allocation still names it: the runtime has not sent DEL yet' : !isLocal ? 'a mount is in another mount namespace' : '';
+    leaks.push({
+      kind: 'orphan-netns', inode: ns.inode, mounts: ns.mounts.map((m) => m.path), addresses, fixable: !why,
+      detail: `net:[${ns.inode}] has no process, only bind mount(s) ${ns.mounts.map((m) => m.path).join(', ')}${addresses.length ? `, holding ${addresses.join(', ')}` : ''}${why ? `; not fixed: ${why}` : ''}`,
+    });
+  }
+
+  for (const e of s.endpoints) {
+    if (e.state !== 'ready' || s.recordedInodes[key(e)] !== undefined || s.bridgePorts.includes(e.hostVeth)) continue;
+    leaks.push({
+      kind: 'stale-allocation', containerId: e.containerId, ifname: e.ifname, ip: e.ipaddress, netns: e.netns, hostVeth: e.hostVeth, fixable: true,
+      detail: `${e.ipaddress} is allocated to ${key(e)}, but its namespace ${e.netns || '(none recorded)'} and host veth ${e.hostVeth} are gone`,
+    });
+  }
+
+  const recordedVeths = new Set(s.endpoints.map((e) => e.hostVeth));
+  for (const port of s.bridgePorts) {
+    if (HOST_VETH.test(port) && !recordedVeths.has(port)) {
+      leaks.push({ kind: 'orphan-veth', hostVeth: port, fixable: true, detail: `host veth ${port} on ${s.health.bridge} has no allocation` });
+    }
+  }
+  return leaks;
+}
+
+export function bridgePorts(bridge: string): string[] {
+  const links = JSON.parse(execFileSync('ip', ['-j', 'link', 'show', 'master', bridge], { encoding: 'utf8' }) || '[]') as { ifname: string }[];
+  return links.map((l) => l.ifname);
+}
+
+export function snapshot(health: Health, endpoints: Endpoint[]): NodeSnapshot {
+  const namespaces = listNetns().map((ns) => {
+    let addresses: NsAddress[] = [];
+    try {
+      addresses = netnsAddresses(ns.isHost ? undefined : ns.ref);
+    } catch {
+      /* it died while we looked */
+    }
+    return { ...ns, addresses };
+  });
+  const recordedInodes = Object.fromEntries(endpoints.map((e) => [key(e), e.netns ? netnsInodeAt(e.netns) : undefined]));
+  return { namespaces, endpoints, health, bridgePorts: bridgePorts(health.bridge), recordedInodes };
+}
+
+const NETNS_DIRS = ['/var/run/netns', '/run/netns'];
+
+/** Undoes one fixable leak; returns what it did. */
+export async function fix(leak: Leak, client: ClientOptions): Promise<string> {
+  switch (leak.kind) {
+    case 'orphan-netns':
+      for (const m of leak.mounts) {
+        execFileSync('umount', [m]);
+        // the file `ip netns add` made; a mount point elsewhere is left as the empty file it is
+        if (NETNS_DIRS.includes(path.dirname(m))) execFileSync('rm', ['-f', m]);
+      }
+      return `unmounted ${leak.mounts.join(', ')}: net:[${leak.inode}] is freed with its addresses`;
+    case 'stale-allocation':
+      await delPod(client, { CNI_CONTAINERID: leak.containerId, K8S_POD_INFRA_CONTAINER_ID: leak.containerId, CNI_IFNAME: leak.ifname, CNI_NETNS: '' });
+      return `released ${leak.ip} of ${leak.containerId}/${leak.ifname} through the netplugin`;
+    case 'orphan-veth':
+      execFileSync('ip', ['link', 'del', leak.hostVeth]);
+      return `deleted host veth ${leak.hostVeth}`;
+    default:
+      throw new Error(`${leak.kind} is not fixable by itself`);
+  }
+}
