@@ -36,10 +36,14 @@ program
   .option('--name <network>', 'network name', 'contiv')
   .option('--socket <path>', 'netplugin socket the plugin talks to', DEFAULT_SOCKET)
   .option('--log-file <path>', 'plugin log file')
+  .option('--mode <mode>', 'symlink: link this checkout\'s plugin; copy: ship node, the plugin and ffi-rs into the bin dir (for an init container)', 'symlink')
+  .option('--node <path>', 'copy mode: the node binary to ship', process.execPath)
   .option('--json', 'print JSON')
-  .action((o: { binDir: string; confDir: string; confName: string; name: string; socket: string; logFile?: string; json?: boolean }) => {
-    const done = installCni({ binDir: o.binDir, confDir: o.confDir, confName: o.confName, networkName: o.name, socket: o.socket, logFile: o.logFile, plugin: path.join(__dirname, '../../../bin/contivk8s') });
-    print(o.json ? JSON.stringify(done) : `installed ${done.plugin}\nwrote ${done.conf}`);
+  .action((o: { binDir: string; confDir: string; confName: string; name: string; socket: string; logFile?: string; mode: string; node: string; json?: boolean }) => {
+    if (o.mode !== 'symlink' && o.mode !== 'copy') throw new Error(`--mode ${o.mode}: expected symlink or copy`);
+    const repo = path.join(__dirname, '../../..');
+    const done = installCni({ ...o, networkName: o.name, mode: o.mode, plugin: path.join(repo, 'bin/contivk8s'), nodeModules: path.join(repo, 'node_modules') });
+    print(o.json ? JSON.stringify(done) : `installed ${done.plugin}${o.mode === 'copy' ? ' (self-contained copy)' : ''}\nwrote ${done.conf}`);
   });
 
 program

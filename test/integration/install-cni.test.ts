@@ -3,8 +3,9 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { expect } from 'chai';
 import { parseNetConf } from '../../src/cni/config';
-import { runAdapter } from '../support/adapter';
-import { BIN, sh } from '../support/sys';
+import { cniEnv, runAdapter } from '../support/adapter';
+import { TestNetplugin } from '../support/netplugin';
+import { BIN, namedNetns, sh } from '../support/sys';
 
 describe('integration: contivctl install-cni', () => {
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'ctv-install-'));
@@ -26,5 +27,54 @@ describe('integration: contivctl install-cni', () => {
     sh(path.join(BIN, 'contivctl'), args);
     expect(fs.readdirSync(path.join(root, 'bin'))).to.deep.equal(['contivk8s']);
     expect(fs.readdirSync(path.join(root, 'net.d'))).to.deep.equal(['10-contiv.conflist']);
+  });
+
+  describe('--mode copy (the DaemonSet init container)', () => {
+    const np = new TestNetplugin({ subnet: '10.250.12.0/24' });
+    const binDir = path.join(root, 'host-bin');
+    const install = (node = process.execPath) => JSON.parse(sh(path.join(BIN, 'contivctl'), ['install-cni', '--mode', 'copy', '--node', node, '--bin-dir', binDir, '--conf-dir', path.join(root, 'host-net.d'), '--socket', np.socket, '--json']));
+    const versions = () => fs.readdirSync(binDir).filter((d) => /^contivk8s-[0-9a-f]{12}$/.test(d)).sort();
+    before(() => np.start());
+    after(() => np.destroy());
+
+    it('ships node, the plugin and ffi-rs into the bin dir; the copy wires a pod with nothing from this checkout', async () => {
+      const out = install();
+      const walk = (d: string): string[] => fs.readdirSync(d, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? walk(path.join(d, e.name)) : [path.join(d, e.name)]));
+      // the only link is contivk8s.d -> contivk8s-<hash>, inside the bin dir
+      const links = walk(binDir).filter((f) => fs.lstatSync(f).isSymbolicLink());
+      expect(links).to.deep.equal([path.join(binDir, 'contivk8s.d')]);
+      expect(fs.readlinkSync(links[0])).to.equal(versions()[0]);
+      expect(fs.existsSync(path.join(binDir, 'contivk8s.d/node_modules/ffi-rs/package.json'))).to.equal(true);
+
+      const ns = namedNetns();
+      try {
+        const conf = { cniVersion: '1.0.0', name: 'contiv', type: 'contivk8s', socket: np.socket };
+        const add = await runAdapter(cniEnv('ADD', 'copied', ns.path), conf, out.plugin);
+        expect(add.status, add.stdout + add.stderr).to.equal(0);
+        expect(add.json.ips[0].address).to.match(/^10\.250\.12\./);
+        expect((await runAdapter(cniEnv('DEL', 'copied', ns.path), conf, out.plugin)).status).to.equal(0);
+      } finally {
+        ns.remove();
+      }
+    });
+
+    it('an upgrade swaps versions with one rename and keeps only the previous one', async () => {
+      const first = versions();
+      const wrappers = [1, 2].map((i) => {
+        const w = path.join(root, `node-v${i}`);
+        fs.writeFileSync(w, `#!/bin/sh\n# build ${i}\nexec ${process.execPath} "$@"\n`, { mode: 0o755 });
+        return w;
+      });
+      install(wrappers[0]);
+      const second = versions().filter((v) => !first.includes(v));
+      expect(versions()).to.have.length(2);
+      expect(fs.readlinkSync(path.join(binDir, 'contivk8s.d'))).to.equal(second[0]);
+      install(wrappers[1]);
+      expect(versions()).to.not.include(first[0]);
+      expect(versions()).to.include(second[0]).and.have.length(2);
+      expect(fs.readdirSync(binDir).filter((f) => f.includes('.tmp'))).to.deep.equal([]);
+      const r = await runAdapter({ CNI_COMMAND: 'VERSION' }, { cniVersion: '1.0.0' }, path.join(binDir, 'contivk8s'));
+      expect(r.json.supportedVersions).to.include('1.1.0');
+    });
   });
 });
