@@ -4,7 +4,7 @@ MOCHA := node_modules/.bin/mocha
 MOCHA_OPTS := --timeout 120000 --reporter ./dist/test/support/reporter.js
 SUITES ?= dist/test/unit dist/test/integration dist/test/e2e
 
-.PHONY: all install deps build test test-unit test-integration test-e2e demo clean
+.PHONY: all install deps build test test-unit test-integration test-e2e demo bench clean
 
 all: build
 
@@ -39,6 +39,11 @@ test-e2e: build deps
 
 demo: build deps
 	node dist/scripts/demo.js
+
+# Prints and records (results/bench-*.json); never fails on timing. Children run without
+# NODE_EXTRA_CA_CERTS, as under kubelet. BENCH_CYCLES=10000 for the full RSS-growth run.
+bench: build deps
+	env -u NODE_EXTRA_CA_CERTS node dist/scripts/bench.js
 
 clean:
 	rm -rf dist bin
