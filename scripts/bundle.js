@@ -1,6 +1,6 @@
 #!/usr/bin/env node
-// Writes bin/*. The adapter is exec'd once per pod, so it is one minified esbuild bundle (only ffi-rs,
-// a native module, stays external); the daemon and the CLI run from tsc's output. Each shebang names
+// Writes bin/*. The adapter is exec'd once per pod, so it is one minified esbuild bundle (only ffi-rs's
+// native binding stays external); the daemon and the CLI run from tsc's output. Each shebang names
 // this node by absolute path: runtimes exec plugins with their own PATH, which may not have node.
 const esbuild = require('esbuild');
 const fs = require('node:fs');
@@ -11,7 +11,22 @@ const bin = path.join(root, 'bin');
 const shebang = `#!${process.execPath}`;
 fs.mkdirSync(bin, { recursive: true });
 
-esbuild.buildSync({
+// napi-rs loaders tell glibc from musl with process.report.getReport(), which gathers a whole diagnostic
+// report: 6 ms of every adapter exec. Reading ldd, as newer napi-rs loaders do first, answers the same.
+const ffiRsWithoutProcessReport = {
+  name: 'ffi-rs-without-process-report',
+  setup(build) {
+    build.onLoad({ filter: /[\\/]ffi-rs[\\/]index\.js$/ }, (args) => {
+      const source = fs.readFileSync(args.path, 'utf8');
+      const patched = source.replace('function isMusl() {', "function isMusl() {\n  try { return require('fs').readFileSync('/usr/bin/ldd', 'utf8').includes('musl') } catch {}");
+      if (patched === source) throw new Error('ffi-rs/index.js no longer has isMusl(): review this patch');
+      return { contents: patched, loader: 'js' };
+    });
+  },
+};
+
+async function main() {
+await esbuild.build({
   entryPoints: [path.join(root, 'src/cli/contivk8s.ts')],
   outfile: path.join(bin, 'contivk8s'),
   bundle: true,
@@ -19,7 +34,10 @@ esbuild.buildSync({
   platform: 'node',
   target: 'node20',
   format: 'cjs',
-  external: ['ffi-rs'],
+  // ffi-rs's loader is bundled so that one line of it can change (below); its native binding, a
+  // platform package (@yuuang/ffi-rs-<platform>), stays external and resolves from node_modules
+  external: ['@yuuang/*'],
+  plugins: [ffiRsWithoutProcessReport],
   banner: { js: shebang },
   legalComments: 'none',
   logLevel: 'warning',
@@ -31,3 +49,9 @@ for (const name of ['netplugin', 'contivctl']) {
   fs.writeFileSync(file, `${shebang}\nrequire('../dist/src/cli/${name}.js');\n`, { mode: 0o755 });
   fs.chmodSync(file, 0o755);
 }
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});

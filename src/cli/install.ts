@@ -1,7 +1,7 @@
 // install-cni: the plugin into the CNI bin dir and our conflist into the conf dir, each replaced
 // atomically (temp name + rename), so a runtime reading either never sees a half-written file.
 // `symlink` mode links the plugin where it is (a node that has this checkout); `copy` mode, for the
-// DaemonSet's init container, makes the host's bin dir self-contained: node, the bundle and ffi-rs in a
+// DaemonSet's init container, makes the host's bin dir self-contained: node, the bundle and ffi-rs's binding in a
 // versioned directory, selected by one symlink swap, and a launcher that needs nothing else on the host.
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
@@ -53,11 +53,10 @@ function writeFileSynced(file: string, text: string, mode: number): void {
   }
 }
 
-/** ffi-rs and its installed platform packages (@yuuang/ffi-rs-<platform>), as paths under node_modules. */
-function ffiPackages(nodeModules: string): string[] {
+/** ffi-rs's native binding packages (@yuuang/ffi-rs-<platform>): the bundle holds the rest of ffi-rs. */
+function ffiBindings(nodeModules: string): string[] {
   const scoped = path.join(nodeModules, '@yuuang');
-  const platform = fs.existsSync(scoped) ? fs.readdirSync(scoped).filter((d) => d.startsWith('ffi-rs-')).map((d) => path.join('@yuuang', d)) : [];
-  return ['ffi-rs', ...platform];
+  return fs.existsSync(scoped) ? fs.readdirSync(scoped).filter((d) => d.startsWith('ffi-rs-')).map((d) => path.join('@yuuang', d)) : [];
 }
 
 /**
@@ -75,7 +74,7 @@ function installCopy(o: InstallOptions): void {
     fs.copyFileSync(o.node, path.join(tmp, 'node'));
     fs.chmodSync(path.join(tmp, 'node'), 0o755);
     writeFileSynced(path.join(tmp, 'contivk8s.js'), bundle.toString('utf8'), 0o644);
-    for (const pkg of ffiPackages(o.nodeModules)) fs.cpSync(path.join(o.nodeModules, pkg), path.join(tmp, 'node_modules', pkg), { recursive: true, dereference: true });
+    for (const pkg of ffiBindings(o.nodeModules)) fs.cpSync(path.join(o.nodeModules, pkg), path.join(tmp, 'node_modules', pkg), { recursive: true, dereference: true });
     fs.renameSync(tmp, dir);
   }
   const link = path.join(o.binDir, PLUGIN_DIR);
