@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the tests and the demo need, only when one is missing.
 set -euo pipefail
-packages=(iproute2 util-linux iputils-ping containerd runc containernetworking-plugins busybox-static podman time)
+packages=(iproute2 util-linux iputils-ping containerd runc containernetworking-plugins busybox-static podman etcd-server time)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

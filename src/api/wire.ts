@@ -82,5 +82,8 @@ export const healthSchema = z.object({
   gateway6: z.optional(z.string()),
   mtu: z.number(),
   stateDir: z.string(),
+  /** embedded (SQLite, one node) or etcd (cluster mode, `subnet` is this node's block). */
+  store: z.enum(['embedded', 'etcd']),
+  node: z.optional(z.string()),
 });
 export type Health = z.infer<typeof healthSchema>;

@@ -90,6 +90,24 @@ program
     process.exitCode = remaining.length ? 1 : 0;
   });
 
+program
+  .command('cluster')
+  .description('cluster mode: nodes, their blocks and every endpoint, as etcd holds them')
+  .requiredOption('--etcd-endpoints <urls>', 'etcd client URLs, comma-separated')
+  .option('--json', 'print JSON')
+  .action(async (o: { etcdEndpoints: string; json?: boolean }) => {
+    // etcd's client (gRPC) is loaded only by the command that needs it
+    const { readCluster } = await import('../netplugin/cluster.js');
+    const c = await readCluster(o.etcdEndpoints.split(',').filter(Boolean));
+    if (o.json) return printJson(c);
+    print('NODES');
+    printTable(['NAME', 'NODE IP', 'BLOCK', 'VTEP MAC'], c.nodes.map((n) => [n.name, n.nodeIp, n.block, n.vtepMac]));
+    print('\nBLOCKS');
+    printTable(['BLOCK', 'OWNER', 'OWNER ALIVE', 'IPS'], c.blocks.map((b) => [b.block, b.node, b.ownerAlive ? 'yes' : 'no (lease expired)', String(b.ips)]));
+    print('\nENDPOINTS');
+    printTable(['IP', 'NODE', 'CONTAINER', 'IFNAME', 'POD'], c.ips.map((e) => [e.ip, e.node, e.containerId.slice(0, 16), e.ifname, e.podNamespace && e.podName ? `${e.podNamespace}/${e.podName}` : '-']));
+  });
+
 function printTable(head: string[], rows: string[][]): void {
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
   for (const r of [head, ...rows]) print(r.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd());

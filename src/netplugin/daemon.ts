@@ -9,6 +9,8 @@ import { bigIntToIpv6, intToIpv4 } from './ip';
 import { Pool4, Pool6 } from './ipam';
 import { Metrics } from './metrics';
 import type { Health } from '../api/wire';
+import { ClusterIpam, type ClusterOptions } from './cluster';
+import { Overlay, VXLAN_OVERHEAD, underlayOf } from './overlay';
 import { createServer } from './server';
 import { NetpluginService } from './service';
 import { Store } from './store';
@@ -20,10 +22,15 @@ export interface DaemonOptions {
   subnet: string;
   gateway?: string;
   subnet6?: string;
-  mtu: number;
+  /** Default: 1500, or in cluster mode the underlay's MTU less the VXLAN header. */
+  mtu?: number;
   logFile?: string;
   logLevel: string;
+  /** Cluster mode (--store etcd): the pod subnet is a block leased from etcd, not `subnet`. */
+  cluster?: ClusterOptions & { vxlanDevice: string; vni: number; vxlanPort: number };
 }
+
+const DEFAULT_MTU = 1500;
 
 /** True when something accepts connections on the socket: a live daemon whose socket must not be stolen. */
 function socketIsLive(socket: string): Promise<boolean> {
@@ -65,24 +72,42 @@ export async function runDaemon(opts: DaemonOptions): Promise<void> {
     process.stderr.write(`netplugin: fatal: ${err.stack ?? err}\n`);
     process.exit(70);
   });
-  const pool4 = new Pool4(opts.subnet, opts.gateway);
-  const pool6 = opts.subnet6 ? new Pool6(opts.subnet6) : undefined;
   await prepareSocket(opts.socket, log);
   const store = new Store(opts.stateDir);
+  let subnet = opts.subnet;
+  let mtu = opts.mtu ?? DEFAULT_MTU;
+  let cluster: ClusterIpam | undefined;
+  let joinCluster: (() => Promise<void>) | undefined;
+  if (opts.cluster) {
+    const c = opts.cluster;
+    const underlay = await underlayOf(c.nodeIp);
+    cluster = new ClusterIpam(c, store, log);
+    subnet = await cluster.claimBlock();
+    mtu = opts.mtu ?? underlay.mtu - VXLAN_OVERHEAD;
+    const overlay = new Overlay({ device: c.vxlanDevice, vni: c.vni, port: c.vxlanPort, nodeIp: c.nodeIp, block: subnet });
+    const vtepMac = await overlay.ensureDevice(underlay);
+    // this node routes between its bridge and the overlay (only this network namespace's setting)
+    fs.writeFileSync('/proc/sys/net/ipv4/ip_forward', '1');
+    joinCluster = () => cluster!.start({ name: c.nodeName, nodeIp: c.nodeIp, block: subnet, vtepMac }, overlay);
+  }
+  const pool4 = new Pool4(subnet, opts.cluster ? undefined : opts.gateway);
+  const pool6 = opts.subnet6 ? new Pool6(opts.subnet6) : undefined;
   const datapath = new Datapath({
     bridge: opts.bridge,
     gateway4: intToIpv4(pool4.gateway),
     prefix4: pool4.cidr.prefix,
     ...(pool6 ? { gateway6: bigIntToIpv6(pool6.gateway), prefix6: pool6.cidr.prefix } : {}),
-    mtu: opts.mtu,
+    mtu,
   }, (err) => log.error('rtnetlink socket error', { error: err.message }));
   const metrics = new Metrics();
-  const service = new NetpluginService(store, datapath, pool4, pool6, log, metrics);
+  const service = new NetpluginService(store, datapath, pool4, pool6, log, metrics, cluster);
   await datapath.ensureBridge();
   await service.reconcile();
+  await joinCluster?.();
   const health: Health = {
-    status: 'ok', pid: process.pid, bridge: opts.bridge, subnet: opts.subnet, gateway: intToIpv4(pool4.gateway),
-    ...(pool6 ? { subnet6: opts.subnet6, gateway6: bigIntToIpv6(pool6.gateway) } : {}), mtu: opts.mtu, stateDir: opts.stateDir,
+    status: 'ok', pid: process.pid, bridge: opts.bridge, subnet, gateway: intToIpv4(pool4.gateway),
+    ...(pool6 ? { subnet6: opts.subnet6, gateway6: bigIntToIpv6(pool6.gateway) } : {}), mtu, stateDir: opts.stateDir,
+    store: opts.cluster ? 'etcd' : 'embedded', ...(opts.cluster ? { node: opts.cluster.nodeName } : {}),
   };
   const server = createServer(service, metrics, log, health);
   await listen(server, opts.socket);
@@ -98,6 +123,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<void> {
     process.once('SIGINT', () => stop('SIGINT'));
   });
   fs.rmSync(opts.socket, { force: true });
+  await cluster?.close();
   store.close();
   datapath.close();
   await new Promise<void>((resolve) => log.on('finish', resolve).end());

@@ -1,4 +1,4 @@
-import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 export class Metrics {
   readonly registry = new Registry();
@@ -12,4 +12,9 @@ export class Metrics {
     registers: [this.registry],
   });
   readonly ipsInUse = new Gauge({ name: 'contiv_netplugin_ips_in_use', help: 'IPv4 addresses allocated', registers: [this.registry] });
+
+  constructor() {
+    // process and V8 metrics (RSS, heap, event-loop lag): a long-running daemon's leaks show here first
+    collectDefaultMetrics({ register: this.registry });
+  }
 }

@@ -9,6 +9,7 @@ import type { Pool4, Pool6 } from './ipam';
 import type { Metrics } from './metrics';
 import { KeyedMutex } from './mutex';
 import { resolvePodNetns } from './podns';
+import type { ClusterIpam } from './cluster';
 import type { EndpointRow, Store } from './store';
 
 interface Target {
@@ -38,6 +39,8 @@ export class NetpluginService {
     private readonly pool6: Pool6 | undefined,
     private readonly log: Logger,
     private readonly metrics: Metrics,
+    /** Cluster mode: IP ownership in etcd on top of the local records. */
+    private readonly cluster?: ClusterIpam,
   ) {}
 
   /** The record's addresses in CIDR form, as both the wire answer and /endpoints give them. */
@@ -61,6 +64,7 @@ export class NetpluginService {
   }
 
   private release(row: EndpointRow): void {
+    this.cluster?.release(row);
     this.store.remove(row.containerId, row.ifname);
     this.pool4.release(row.ipv4);
     if (row.ipv6) this.pool6?.release(row.ipv6);
@@ -76,7 +80,7 @@ export class NetpluginService {
       }
       const pod = resolvePodNetns(attr.CNI_NETNS, { dev: attr.CONTIV_NETNS_DEV, ino: attr.CONTIV_NETNS_INODE });
       try {
-        const row = this.reserve(t, attr);
+        const row = await this.reserve(t, attr);
         try {
           await this.datapath.attach({
             ns: pod.ns,
@@ -100,30 +104,46 @@ export class NetpluginService {
     });
   }
 
-  /** Picks free addresses and records them as pending, in one transaction. */
-  private reserve(t: Target, attr: PodAttr): EndpointRow {
-    const ipv4 = this.pool4.next();
-    if (ipv4 === undefined) throw new CniError(PluginErrorCode.PoolExhausted, `no free IPv4 address left in ${intToIpv4(this.pool4.cidr.network)}/${this.pool4.cidr.prefix}`);
-    const ipv6 = this.pool6?.next();
-    if (this.pool6 && ipv6 === undefined) throw new CniError(PluginErrorCode.PoolExhausted, 'no free IPv6 address left');
-    const row: EndpointRow = {
-      containerId: t.containerId,
-      ifname: t.ifname,
-      ipv4,
-      ipv6: ipv6 ?? null,
-      hostVeth: hostVethName(t.containerId, t.ifname),
-      mac: macForIpv4(ipv4),
-      netns: attr.CONTIV_ORIG_NETNS ?? attr.CNI_NETNS ?? '',
-      podName: attr.K8S_POD_NAME ?? '',
-      podNamespace: attr.K8S_POD_NAMESPACE ?? '',
-      state: 'pending',
-      createdAt: new Date().toISOString(),
-    };
-    this.store.insert(row, { cursor4: String(ipv4), ...(ipv6 ? { cursor6: ipv6 } : {}) });
-    this.pool4.markUsed(ipv4);
-    if (ipv6) this.pool6?.markUsed(ipv6);
-    this.metrics.ipsInUse.set(this.pool4.inUse);
-    return row;
+  /**
+   * Picks free addresses and records them as pending, in one transaction. In cluster mode each IPv4
+   * address is first claimed in etcd; one somebody else holds is skipped; etcd unreachable is code 11
+   * with nothing allocated.
+   */
+  private async reserve(t: Target, attr: PodAttr): Promise<EndpointRow> {
+    for (;;) {
+      const ipv4 = this.pool4.next();
+      if (ipv4 === undefined) throw new CniError(PluginErrorCode.PoolExhausted, `no free IPv4 address left in ${intToIpv4(this.pool4.cidr.network)}/${this.pool4.cidr.prefix}`);
+      const ipv6 = this.pool6?.next();
+      if (this.pool6 && ipv6 === undefined) throw new CniError(PluginErrorCode.PoolExhausted, 'no free IPv6 address left');
+      const row: EndpointRow = {
+        containerId: t.containerId,
+        ifname: t.ifname,
+        ipv4,
+        ipv6: ipv6 ?? null,
+        hostVeth: hostVethName(t.containerId, t.ifname),
+        mac: macForIpv4(ipv4),
+        netns: attr.CONTIV_ORIG_NETNS ?? attr.CNI_NETNS ?? '',
+        podName: attr.K8S_POD_NAME ?? '',
+        podNamespace: attr.K8S_POD_NAMESPACE ?? '',
+        state: 'pending',
+        createdAt: new Date().toISOString(),
+      };
+      if (this.cluster && !(await this.cluster.claim(row))) {
+        this.log.warn('IP held in etcd by an earlier attachment; trying the next', { ip: intToIpv4(ipv4) });
+        this.pool4.markUsed(ipv4);
+        continue;
+      }
+      try {
+        this.store.insert(row, { cursor4: String(ipv4), ...(ipv6 ? { cursor6: ipv6 } : {}) });
+      } catch (err) {
+        this.cluster?.release(row);
+        throw err;
+      }
+      this.pool4.markUsed(ipv4);
+      if (ipv6) this.pool6?.markUsed(ipv6);
+      this.metrics.ipsInUse.set(this.pool4.inUse);
+      return row;
+    }
   }
 
   /** Frees by container id alone: no namespace is needed, and an unknown container is not an error. */
@@ -192,7 +212,7 @@ export class NetpluginService {
       orphans.delete(row.hostVeth);
       if (row.state === 'pending') {
         await this.datapath.detach(row.hostVeth);
-        this.store.remove(row.containerId, row.ifname);
+        this.release(row);
         rolledBack.push(id);
         continue;
       }
@@ -209,6 +229,8 @@ export class NetpluginService {
     if (cursor6) this.pool6?.resumeAfter(cursor6);
     const orphanVeths = [...orphans];
     for (const v of orphanVeths) await this.datapath.detach(v);
+    const freedInEtcd = (await this.cluster?.reconcile(this.store.all())) ?? [];
+    if (freedInEtcd.length) this.log.warn('freed etcd IP keys with no local record (an ADD interrupted by a crash)', { ips: freedInEtcd });
     this.metrics.ipsInUse.set(this.pool4.inUse);
     this.log.info('reconciled state with the kernel', { records: this.pool4.inUse, rolledBack, orphanVeths, staleRecords });
     return { rolledBack, orphanVeths, staleRecords };

@@ -35,6 +35,8 @@ CREATE TABLE IF NOT EXISTS endpoints (
   PRIMARY KEY (container_id, ifname)
 );
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+-- cluster mode: IPs freed here whose etcd key is still to be deleted (etcd was unreachable at DEL)
+CREATE TABLE IF NOT EXISTS cluster_releases (ip TEXT PRIMARY KEY, container_id TEXT NOT NULL, ifname TEXT NOT NULL);
 `;
 
 const COLUMNS = `container_id AS containerId, ifname, ipv4, ipv6, host_veth AS hostVeth, mac, netns,
@@ -60,6 +62,9 @@ export class Store {
       remove: this.db.prepare(`DELETE FROM endpoints WHERE container_id = ? AND ifname = ?`),
       getMeta: this.db.prepare(`SELECT value FROM meta WHERE key = ?`),
       setMeta: this.db.prepare(`INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value`),
+      queueRelease: this.db.prepare(`INSERT OR REPLACE INTO cluster_releases (ip, container_id, ifname) VALUES (?, ?, ?)`),
+      queuedReleases: this.db.prepare(`SELECT ip, container_id AS containerId, ifname FROM cluster_releases ORDER BY rowid`),
+      releaseDone: this.db.prepare(`DELETE FROM cluster_releases WHERE ip = ?`),
     };
   }
 
@@ -98,6 +103,18 @@ export class Store {
 
   setMeta(key: string, value: string): void {
     this.stmts.setMeta.run(key, value);
+  }
+
+  queueRelease(ip: string, containerId: string, ifname: string): void {
+    this.stmts.queueRelease.run(ip, containerId, ifname);
+  }
+
+  queuedReleases(): { ip: string; containerId: string; ifname: string }[] {
+    return this.stmts.queuedReleases.all() as { ip: string; containerId: string; ifname: string }[];
+  }
+
+  releaseDone(ip: string): void {
+    this.stmts.releaseDone.run(ip);
   }
 
   close(): void {

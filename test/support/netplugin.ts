@@ -13,6 +13,9 @@ export interface NetpluginOptions {
   mtu?: number;
   /** A command that execs the netplugin in a changed context (setpriv, unshare). */
   wrap?: string[];
+  /** Runs it inside this named network namespace (a cluster test's node): its bridge and veths are there. */
+  netns?: string;
+  extraArgs?: string[];
 }
 
 export class TestNetplugin {
@@ -35,14 +38,15 @@ export class TestNetplugin {
     return [
       '--socket', this.socket, '--state-dir', this.stateDir, '--bridge', this.bridge, '--subnet', this.opts.subnet,
       ...(this.opts.subnet6 ? ['--subnet6', this.opts.subnet6] : []), ...(this.opts.mtu ? ['--mtu', String(this.opts.mtu)] : []),
-      '--log-file', this.logFile, '--log-level', 'debug',
+      '--log-file', this.logFile, '--log-level', 'debug', ...(this.opts.extraArgs ?? []),
     ];
   }
 
   async start(): Promise<void> {
     const stderrFile = path.join(this.dir, 'stderr.log');
     // its own process group, so that a Ctrl-C leaves it serving the DELs of the teardown
-    const [cmd, ...args] = [...(this.opts.wrap ?? []), path.join(BIN, 'netplugin'), ...this.args()];
+    const wrap = this.opts.netns ? ['ip', 'netns', 'exec', this.opts.netns] : (this.opts.wrap ?? []);
+    const [cmd, ...args] = [...wrap, path.join(BIN, 'netplugin'), ...this.args()];
     const child = spawn(cmd, args, { stdio: ['ignore', 'ignore', fs.openSync(stderrFile, 'a')], detached: true });
     const stderr = () => fs.readFileSync(stderrFile, 'utf8');
     this.child = child;
@@ -52,6 +56,11 @@ export class TestNetplugin {
       await new Promise((r) => setTimeout(r, 20));
     }
     throw new Error(`netplugin not ready on ${this.socket}: ${stderr()}`);
+  }
+
+  /** `ip` arguments that address the netns the daemon runs in. */
+  get ipNetns(): string[] {
+    return this.opts.netns ? ['-n', this.opts.netns] : [];
   }
 
   get pid(): number | undefined {
@@ -75,15 +84,15 @@ export class TestNetplugin {
 
   /** Our host veths still attached to this daemon's bridge. */
   bridgePorts(): string[] {
-    const out = tryRun('ip', ['-o', 'link', 'show', 'master', this.bridge]) ?? '';
+    const out = tryRun('ip', [...this.ipNetns, '-o', 'link', 'show', 'master', this.bridge]) ?? '';
     return out.split('\n').filter(Boolean).map((l) => l.split(':')[1].trim().split('@')[0]);
   }
 
   /** Stops the daemon and removes its bridge, any veths it left and its files. */
   async destroy(): Promise<void> {
     await this.stop('SIGKILL');
-    for (const port of this.bridgePorts()) tryRun('ip', ['link', 'del', port]);
-    if (hostLinkNames().includes(this.bridge)) tryRun('ip', ['link', 'del', this.bridge]);
+    for (const port of this.bridgePorts()) tryRun('ip', [...this.ipNetns, 'link', 'del', port]);
+    if (this.opts.netns || hostLinkNames().includes(this.bridge)) tryRun('ip', [...this.ipNetns, 'link', 'del', this.bridge]);
     // CTV_KEEP_TEST_DIRS=1 keeps the daemon's logs, stderr and state for a post-mortem
     if (!process.env.CTV_KEEP_TEST_DIRS) fs.rmSync(this.dir, { recursive: true, force: true });
   }

@@ -4,7 +4,7 @@ import { type NamespaceSnapshot, analyze } from '../../src/nodecheck/leaks';
 import { netnsMounts } from '../../src/netns/inventory';
 import { inCidr } from '../../src/netplugin/ip';
 
-const health: Health = { status: 'ok', pid: 10, bridge: 'contivbr0', subnet: '10.1.0.0/24', gateway: '10.1.0.1', mtu: 1500, stateDir: '/var/lib/contiv' };
+const health: Health = { status: 'ok', pid: 10, bridge: 'contivbr0', subnet: '10.1.0.0/24', gateway: '10.1.0.1', mtu: 1500, stateDir: '/var/lib/contiv', store: 'embedded' };
 const ns = (inode: number, o: Partial<NamespaceSnapshot> = {}): NamespaceSnapshot => ({ inode, tids: [], mounts: [], ref: `/proc/1/ns/net`, isHost: false, addresses: [], ...o });
 const mount = (p: string) => ({ mountPoint: p, path: p, local: true });
 const endpoint = (o: Partial<Endpoint>): Endpoint => ({ containerId: 'c1', ifname: 'eth0', ipaddress: '10.1.0.2/24', hostVeth: 'ctv0123456789a', mac: '0a:58:0a:01:00:02', netns: '/var/run/netns/cni-1', podName: 'p', podNamespace: 'default', state: 'ready', createdAt: '', ...o });
