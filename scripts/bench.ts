@@ -5,6 +5,7 @@
 //   BENCH_RUNS (default 30)  single ADD/DEL runs per plugin
 //   BENCH_CONCURRENT (100)   parallel ADDs, then parallel DELs
 //   BENCH_CYCLES (2000)      netplugin ADD/DEL cycles for the RSS growth check (10000 for the full run)
+//   BENCH_RESULTS_DIR        where the JSON goes (default: results/)
 import { type SpawnSyncReturns, execFileSync, spawn, spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import * as fs from 'node:fs';
@@ -249,7 +250,7 @@ async function main(): Promise<void> {
       ['allocation at 60 000 in use <= 2x empty', results.ipamAllocationMs.ratio <= 2, `${results.ipamAllocationMs.ratio}x`],
     ] as const;
 
-    const dir = path.join(ROOT, 'results');
+    const dir = process.env.BENCH_RESULTS_DIR ?? path.join(ROOT, 'results');
     fs.mkdirSync(dir, { recursive: true });
     const file = path.join(dir, `bench-${started.toISOString().replace(/[:.]/g, '-')}.json`);
     fs.writeFileSync(file, JSON.stringify({ ...results, targets: targets.map(([name, met, value]) => ({ name, met, value })) }, null, 2) + '\n');
