@@ -5,24 +5,17 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { PrivateContainerd } from '../test/support/kubelet/containerd';
-import { makeCniDirs } from '../test/support/kubelet/cni-dirs';
-import { BUSYBOX_IMAGE, buildBusyboxImage } from '../test/support/kubelet/image';
-import { TestNetplugin } from '../test/support/netplugin';
+import { ContainerdLab } from '../test/support/kubelet/lab';
 import { BIN, adapterLog, inNetns } from '../test/support/sys';
 
-const np = new TestNetplugin({ subnet: '10.244.0.0/24' });
-let containerd: PrivateContainerd | undefined;
+const lab = new ContainerdLab('10.244.0.0/24');
+const np = lab.np;
 const say = (s = '') => process.stdout.write(`${s}\n`);
 const contivctl = (args: string[]) => execFileSync(path.join(BIN, 'contivctl'), [...args, '--socket', np.socket], { encoding: 'utf8' });
 
 async function main(): Promise<void> {
-  await np.start();
+  const { cni, containerd } = await lab.start();
   say(`netplugin  pid ${np.pid}, socket ${np.socket}, bridge ${np.bridge}, subnet 10.244.0.0/24, store ${np.stateDir}`);
-  const cni = makeCniDirs(np.dir, { socket: np.socket, logFile: np.cniLog });
-  containerd = new PrivateContainerd({ dir: path.join(np.dir, 'containerd'), cniBinDir: cni.binDir, cniConfDir: cni.confDir, sandboxImage: BUSYBOX_IMAGE });
-  await containerd.start();
-  containerd.importImage(buildBusyboxImage(np.dir));
   const cri = containerd.cri;
   const v = await cri.version();
   say(`containerd ${v.runtimeVersion} (CRI ${v.runtimeApiVersion}) on ${containerd.socket}, CNI conf ${cni.conflist}`);
@@ -63,10 +56,7 @@ async function main(): Promise<void> {
 // one teardown, however many of main's failure, a signal and the normal end ask for it
 let tearingDown: Promise<void> | undefined;
 function teardown(): Promise<void> {
-  tearingDown ??= (async () => {
-    await containerd?.stop().catch((err: Error) => process.stderr.write(`stopping containerd: ${err.message}\n`));
-    await np.destroy();
-  })();
+  tearingDown ??= lab.destroy();
   return tearingDown;
 }
 
@@ -85,7 +75,7 @@ main().then(
   },
   async (err: Error) => {
     if (interrupted) return; // the signal handler is tearing down and will exit
-    if (containerd) process.stderr.write(`containerd log tail:\n${containerd.logTail()}\n`);
+    if (lab.containerd) process.stderr.write(`containerd log tail:\n${lab.containerd.logTail()}\n`);
     await teardown();
     process.stderr.write(`demo failed: ${err.message}\n`);
     process.exit(1);

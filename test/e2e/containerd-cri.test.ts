@@ -1,31 +1,21 @@
 // containerd's CRI, driven as a kubelet drives it: the runtime makes /var/run/netns/cni-<uuid> (a bind-mounted
 // nsfs file with no process in it yet), execs our plugin, and reports the IP we gave; Stop+Remove undoes it.
 import * as fs from 'node:fs';
-import * as path from 'node:path';
 import { expect } from 'chai';
-import { PrivateContainerd } from '../support/kubelet/containerd';
-import { type CniDirs, makeCniDirs } from '../support/kubelet/cni-dirs';
-import { BUSYBOX_IMAGE, buildBusyboxImage } from '../support/kubelet/image';
-import { TestNetplugin } from '../support/netplugin';
+import type { PrivateContainerd } from '../support/kubelet/containerd';
+import { ContainerdLab } from '../support/kubelet/lab';
 import { adapterLog, ping } from '../support/sys';
 
 describe('e2e: containerd CRI (runtime.v1) with contivk8s', function () {
   this.timeout(180_000);
-  const np = new TestNetplugin({ subnet: '10.250.0.0/24' });
-  let cni: CniDirs;
+  const lab = new ContainerdLab('10.250.0.0/24');
+  const np = lab.np;
   let containerd: PrivateContainerd;
 
   before(async () => {
-    await np.start();
-    cni = makeCniDirs(np.dir, { socket: np.socket, logFile: np.cniLog });
-    containerd = new PrivateContainerd({ dir: path.join(np.dir, 'containerd'), cniBinDir: cni.binDir, cniConfDir: cni.confDir, sandboxImage: BUSYBOX_IMAGE });
-    await containerd.start();
-    containerd.importImage(buildBusyboxImage(np.dir));
+    ({ containerd } = await lab.start());
   });
-  after(async () => {
-    await containerd?.stop(!!process.env.CTV_KEEP_TEST_DIRS);
-    await np.destroy();
-  });
+  after(() => lab.destroy());
 
   it('two pods get our IPs; status reports them; A pings B; Stop+Remove leaves no netns, veth or allocation', async () => {
     const cri = containerd.cri;

@@ -1,32 +1,25 @@
 // `ctr run --cni`: the plugin gets /proc/<pid>/ns/net on ADD and an EMPTY CNI_NETNS on DEL (the task is
 // gone by then), so DEL must free everything from the container ID alone.
-import * as path from 'node:path';
 import { expect } from 'chai';
-import { PrivateContainerd, ctrRunCni } from '../support/kubelet/containerd';
-import { type CniDirs, makeCniDirs } from '../support/kubelet/cni-dirs';
-import { BUSYBOX_IMAGE, buildBusyboxImage } from '../support/kubelet/image';
-import { TestNetplugin } from '../support/netplugin';
+import { type PrivateContainerd, ctrRunCni } from '../support/kubelet/containerd';
+import type { CniDirs } from '../support/kubelet/cni-dirs';
+import { BUSYBOX_IMAGE } from '../support/kubelet/image';
+import { ContainerdLab } from '../support/kubelet/lab';
 import { adapterLog, finished, waitFor } from '../support/sys';
 
 const CTR_NAMESPACE = 'contivk8s-e2e';
 
 describe('e2e: ctr run --cni with contivk8s', function () {
   this.timeout(180_000);
-  const np = new TestNetplugin({ subnet: '10.250.1.0/24' });
+  const lab = new ContainerdLab('10.250.1.0/24');
+  const np = lab.np;
   let cni: CniDirs;
   let containerd: PrivateContainerd;
 
   before(async () => {
-    await np.start();
-    cni = makeCniDirs(np.dir, { socket: np.socket, logFile: np.cniLog });
-    containerd = new PrivateContainerd({ dir: path.join(np.dir, 'containerd'), cniBinDir: cni.binDir, cniConfDir: cni.confDir, sandboxImage: BUSYBOX_IMAGE });
-    await containerd.start();
-    containerd.importImage(buildBusyboxImage(np.dir), CTR_NAMESPACE);
+    ({ cni, containerd } = await lab.start(CTR_NAMESPACE));
   });
-  after(async () => {
-    await containerd?.stop(!!process.env.CTV_KEEP_TEST_DIRS);
-    await np.destroy();
-  });
+  after(() => lab.destroy());
 
   it('the container gets an IP by /proc/<pid>/ns/net; after it exits and is removed, IP and veth are gone', async () => {
     const child = ctrRunCni(containerd, cni, CTR_NAMESPACE, BUSYBOX_IMAGE, 'ctr-e2e', ['sh', '-c', 'ip -4 -o addr show eth0; sleep 2']);
