@@ -1,10 +1,14 @@
 #!/usr/bin/env node
 // Writes bin/*. The adapter is exec'd once per pod, so it is one minified esbuild bundle (only ffi-rs's
-// native binding stays external); the daemon and the CLI run from tsc's output. Each shebang names
-// this node by absolute path: runtimes exec plugins with their own PATH, which may not have node.
+// native binding stays external), loaded by a small bin/contivk8s with V8's code cache for it, made here
+// (~8 ms less per exec than compiling the bundle; V8 ignores a cache from another node and compiles).
+// The daemon and the CLI run from tsc's output. Each shebang names this node by absolute path: runtimes
+// exec plugins with their own PATH, which may not have node.
 const esbuild = require('esbuild');
 const fs = require('node:fs');
+const Module = require('node:module');
 const path = require('node:path');
+const vm = require('node:vm');
 
 const root = path.resolve(__dirname, '..');
 const bin = path.join(root, 'bin');
@@ -28,7 +32,7 @@ const ffiRsWithoutProcessReport = {
 async function main() {
 await esbuild.build({
   entryPoints: [path.join(root, 'src/cli/contivk8s.ts')],
-  outfile: path.join(bin, 'contivk8s'),
+  outfile: path.join(bin, 'contivk8s.bundle.js'),
   bundle: true,
   minify: true,
   platform: 'node',
@@ -38,10 +42,23 @@ await esbuild.build({
   // platform package (@yuuang/ffi-rs-<platform>), stays external and resolves from node_modules
   external: ['@yuuang/*'],
   plugins: [ffiRsWithoutProcessReport],
-  banner: { js: shebang },
   legalComments: 'none',
   logLevel: 'warning',
 });
+const bundle = fs.readFileSync(path.join(bin, 'contivk8s.bundle.js'), 'utf8');
+fs.writeFileSync(path.join(bin, 'contivk8s.cache'), new vm.Script(Module.wrap(bundle)).createCachedData());
+fs.writeFileSync(path.join(bin, 'contivk8s'), `${shebang}
+// The contivk8s CNI plugin: runs contivk8s.bundle.js with its V8 code cache (see scripts/bundle.js).
+const fs = require('node:fs');
+const path = require('node:path');
+const vm = require('node:vm');
+const file = path.join(__dirname, 'contivk8s.bundle.js');
+let cachedData;
+try {
+  cachedData = fs.readFileSync(path.join(__dirname, 'contivk8s.cache'));
+} catch {}
+new vm.Script(require('node:module').wrap(fs.readFileSync(file, 'utf8')), { filename: file, cachedData }).runInThisContext()(exports, require, module, file, __dirname);
+`, { mode: 0o755 });
 fs.chmodSync(path.join(bin, 'contivk8s'), 0o755);
 
 for (const name of ['netplugin', 'contivctl']) {

@@ -14,7 +14,7 @@ export interface InstallOptions {
   networkName: string;
   socket: string;
   logFile?: string;
-  /** The plugin to install (the bundle): a symlink to it keeps its node_modules resolvable. */
+  /** The plugin to install (bin/contivk8s, its bundle and cache beside it): a symlink keeps its node_modules resolvable. */
   plugin: string;
   mode: 'symlink' | 'copy';
   /** copy mode: the node binary to ship with it. */
@@ -24,8 +24,10 @@ export interface InstallOptions {
 }
 
 export const PLUGIN_DIR = 'contivk8s.d';
+/** The plugin's files, next to each other: the loader, the bundle, and its V8 code cache. */
+const PLUGIN_FILES = ['contivk8s', 'contivk8s.bundle.js', 'contivk8s.cache'];
 // the plugin's dir sits next to it, wherever the runtime found it; the env is the runtime's, untouched
-const LAUNCHER = `#!/bin/sh\nd="\${0%/*}/${PLUGIN_DIR}"\nexec "$d/node" "$d/contivk8s.js"\n`;
+const LAUNCHER = `#!/bin/sh\nd="\${0%/*}/${PLUGIN_DIR}"\nexec "$d/node" "$d/contivk8s"\n`;
 
 export function conflist(o: Pick<InstallOptions, 'networkName' | 'socket' | 'logFile'>): object {
   return { cniVersion: '1.0.0', name: o.networkName, plugins: [{ type: 'contivk8s', socket: o.socket, ...(o.logFile ? { logFile: o.logFile } : {}) }] };
@@ -43,10 +45,10 @@ function replaceAtomically(target: string, create: (tmp: string) => void): void 
   }
 }
 
-function writeFileSynced(file: string, text: string, mode: number): void {
+function writeFileSynced(file: string, data: string | Buffer, mode: number): void {
   const fd = fs.openSync(file, 'w', mode);
   try {
-    fs.writeSync(fd, text);
+    fs.writeSync(fd, typeof data === 'string' ? Buffer.from(data) : data);
     fs.fsyncSync(fd);
   } finally {
     fs.closeSync(fd);
@@ -64,8 +66,10 @@ function ffiBindings(nodeModules: string): string[] {
  * one rename, and keeps the previous version (an adapter already running may still load ffi-rs from it).
  */
 function installCopy(o: InstallOptions): void {
-  const bundle = fs.readFileSync(o.plugin);
-  const version = `contivk8s-${createHash('sha256').update(bundle).update(fs.readFileSync(o.node)).digest('hex').slice(0, 12)}`;
+  const sources = PLUGIN_FILES.map((f) => path.join(path.dirname(fs.realpathSync(o.plugin)), f));
+  const hash = createHash('sha256');
+  for (const f of [...sources, o.node]) hash.update(fs.readFileSync(f));
+  const version = `contivk8s-${hash.digest('hex').slice(0, 12)}`;
   const dir = path.join(o.binDir, version);
   if (!fs.existsSync(dir)) {
     const tmp = `${dir}.${process.pid}.tmp`;
@@ -73,7 +77,7 @@ function installCopy(o: InstallOptions): void {
     fs.mkdirSync(tmp);
     fs.copyFileSync(o.node, path.join(tmp, 'node'));
     fs.chmodSync(path.join(tmp, 'node'), 0o755);
-    writeFileSynced(path.join(tmp, 'contivk8s.js'), bundle.toString('utf8'), 0o644);
+    for (const f of sources) writeFileSynced(path.join(tmp, path.basename(f)), fs.readFileSync(f), fs.statSync(f).mode & 0o777);
     for (const pkg of ffiBindings(o.nodeModules)) fs.cpSync(path.join(o.nodeModules, pkg), path.join(tmp, 'node_modules', pkg), { recursive: true, dereference: true });
     fs.renameSync(tmp, dir);
   }
