@@ -52,16 +52,17 @@ export function blocksOf(clusterCidr: string, blockPrefix: number): string[] {
 export type BlockChoice = { block: string; how: 'kept' | 'new' | 'taken-over'; from?: string } | undefined;
 
 /**
- * Which block this node uses: the one it already owns; else the first never claimed; else the first whose
- * owner is dead (no node key) and which has no IP left. Pure, so the rule is tested apart from etcd.
+ * Which block this node uses: the one it already owns; else the first whose owner is dead (no node key)
+ * and which has no IP left (freed blocks are reused before the cluster CIDR is spread further); else the
+ * first never claimed. Pure, so the rule is tested apart from etcd.
  */
 export function chooseBlock(me: string, candidates: string[], owners: Map<string, string>, liveNodes: Set<string>, blocksWithIps: Set<string>): BlockChoice {
   const mine = candidates.find((b) => owners.get(b) === me);
   if (mine) return { block: mine, how: 'kept' };
+  const orphan = candidates.find((b) => owners.has(b) && !liveNodes.has(owners.get(b)!) && !blocksWithIps.has(b));
+  if (orphan) return { block: orphan, how: 'taken-over', from: owners.get(orphan) };
   const fresh = candidates.find((b) => !owners.has(b));
-  if (fresh) return { block: fresh, how: 'new' };
-  const orphan = candidates.find((b) => !liveNodes.has(owners.get(b)!) && !blocksWithIps.has(b));
-  return orphan ? { block: orphan, how: 'taken-over', from: owners.get(orphan) } : undefined;
+  return fresh ? { block: fresh, how: 'new' } : undefined;
 }
 
 export interface ClusterOptions {

@@ -116,7 +116,7 @@ describe('e2e: cluster mode (etcd IPAM, VXLAN overlay, three nodes)', function (
     expect(ping(from.ns.path, p.ip)).to.equal(true);
   });
 
-  it('a dead node leaves the registry at lease expiry, its routes go, and its block (pods recorded) is not reused', async () => {
+  it('a dead node leaves at lease expiry and its routes go; its block is not reused while its pods are recorded, then is taken over', async () => {
     await pod(n3, 'orphaned-pod');
     const deadBlock = blockOf('node3')!;
     await n3.np.stop('SIGKILL');
@@ -130,5 +130,13 @@ describe('e2e: cluster mode (etcd IPAM, VXLAN overlay, three nodes)', function (
     const p4 = await pod(n4, 'newcomer');
     const p1 = await pod(n1, 'greeter');
     expect(ping(p1.ns.path, p4.ip)).to.equal(true);
+
+    // once the dead node's pods are gone from etcd (an operator's cleanup), its block is taken over
+    cluster.etcdDeletePrefix(n1, `/contiv/ips/${deadBlock.replace('/', '-')}/`);
+    const n5 = await cluster.addNode('node5', 5);
+    expect(blockOf('node5')).to.equal(deadBlock);
+    expect(cluster.state().blocks.find((b) => b.block === deadBlock)).to.include({ node: 'node5', ownerAlive: true });
+    const p5 = await pod(n5, 'heir');
+    expect(ping(p1.ns.path, p5.ip)).to.equal(true);
   });
 });

@@ -6,7 +6,7 @@ import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { BIN, sh, tryRun, uniq } from './sys';
+import { BIN, ROOT, sh, tryRun, uniq } from './sys';
 import { TestNetplugin } from './netplugin';
 
 export const UNDERLAY = '192.168.213';
@@ -88,6 +88,14 @@ export class TestCluster {
     const r = spawnSync('ip', ['netns', 'exec', node.netns, path.join(BIN, 'contivctl'), ...args, '--json'], { encoding: 'utf8' });
     if (r.status !== 0) throw new Error(`contivctl ${args.join(' ')}: ${r.stderr}`);
     return JSON.parse(r.stdout);
+  }
+
+  /** Deletes keys straight in etcd (from inside a node, where etcd is reachable), as an operator would. */
+  etcdDeletePrefix(node: TestNode, prefix: string): void {
+    const script = `const { Etcd3 } = require('etcd3'); const c = new Etcd3({ hosts: ${JSON.stringify(this.etcdUrl)} });
+      c.delete().prefix(${JSON.stringify(prefix)}).exec().then(() => c.close(), (e) => { console.error(e.message); process.exit(1); });`;
+    const r = spawnSync('ip', ['netns', 'exec', node.netns, process.execPath, '-e', script], { encoding: 'utf8', cwd: ROOT });
+    if (r.status !== 0) throw new Error(`deleting ${prefix} in etcd: ${r.stderr}`);
   }
 
   state(node = this.nodes[0]): { nodes: { name: string; block: string }[]; blocks: { block: string; node: string; ips: number; ownerAlive: boolean }[]; ips: { ip: string; node: string; containerId: string }[] } {

@@ -15,9 +15,10 @@ describe('unit: cluster blocks', () => {
     expect(chooseBlock('b', blocks, owners, new Set(['a']), new Set())).to.deep.equal({ block: '10.200.1.0/24', how: 'kept' });
   });
 
-  it('takes the first never-claimed block before any dead node\'s', () => {
-    const owners = new Map([['10.200.0.0/24', 'dead']]);
-    expect(chooseBlock('c', blocks, owners, new Set(), new Set())).to.deep.equal({ block: '10.200.1.0/24', how: 'new' });
+  it('reuses a dead node\'s empty block before spreading into a never-claimed one', () => {
+    const owners = new Map([['10.200.0.0/24', 'live'], ['10.200.1.0/24', 'dead']]);
+    expect(chooseBlock('c', blocks, owners, new Set(['live']), new Set())).to.deep.equal({ block: '10.200.1.0/24', how: 'taken-over', from: 'dead' });
+    expect(chooseBlock('c', blocks, owners, new Set(['live']), new Set(['10.200.1.0/24']))).to.deep.equal({ block: '10.200.2.0/24', how: 'new' });
   });
 
   it('takes over a dead node\'s block only when no IP of it remains; never a live node\'s', () => {
