@@ -43,6 +43,8 @@ export const rspAddPodSchema = z.looseObject({
   ipv6gateway: z.optional(z.string()),
   mac: z.optional(z.string()),
   hostveth: z.optional(z.string()),
+  /** false when this interface got no default route (the pod already had one on another interface). */
+  defaultroute: z.optional(z.boolean()),
   mtu: z.optional(z.number()),
   /** CheckPod: the CIDRs found on CNI_IFNAME inside the namespace. */
   observed: z.optional(z.array(z.string())),

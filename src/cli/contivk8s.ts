@@ -59,6 +59,7 @@ async function cmdAdd(env: CniEnv, conf: NetConf): Promise<Outcome> {
     podInterface: { name: env.ifname, mac: rsp.mac, sandbox: env.netns },
     ipv4: { address: rsp.ipaddress, gateway: rsp.gateway },
     ...(rsp.ipv6address ? { ipv6: { address: rsp.ipv6address, gateway: rsp.ipv6gateway } } : {}),
+    defaultRoute: rsp.defaultroute !== false, // contiv's netplugin always routes
   });
   return { stdout: result, rewrittenNetns: procNetnsPath(process.pid) };
 }

@@ -7,6 +7,8 @@ export interface Attachment {
   podInterface: { name: string; mac?: string; sandbox: string };
   ipv4?: { address: string; gateway?: string };
   ipv6?: { address: string; gateway?: string };
+  /** Whether this interface carries the pod's default routes (a second interface does not). */
+  defaultRoute: boolean;
 }
 
 interface IpConfig {
@@ -26,11 +28,11 @@ export function renderResult(cniVersion: CniVersion, a: Attachment): Record<stri
   const routes: { dst: string; gw?: string }[] = [];
   if (a.ipv4) {
     ips.push({ ...(legacy ? { version: '4' as const } : {}), interface: 1, address: a.ipv4.address, ...(a.ipv4.gateway ? { gateway: a.ipv4.gateway } : {}) });
-    if (a.ipv4.gateway) routes.push({ dst: '0.0.0.0/0', gw: a.ipv4.gateway });
+    if (a.ipv4.gateway && a.defaultRoute) routes.push({ dst: '0.0.0.0/0', gw: a.ipv4.gateway });
   }
   if (a.ipv6) {
     ips.push({ ...(legacy ? { version: '6' as const } : {}), interface: 1, address: a.ipv6.address, ...(a.ipv6.gateway ? { gateway: a.ipv6.gateway } : {}) });
-    if (a.ipv6.gateway) routes.push({ dst: '::/0', gw: a.ipv6.gateway });
+    if (a.ipv6.gateway && a.defaultRoute) routes.push({ dst: '::/0', gw: a.ipv6.gateway });
   }
   return {
     cniVersion,

@@ -46,6 +46,8 @@ export interface PodLink {
   mac: string;
   ipv4: { address: string; prefix: number };
   ipv6?: { address: string; prefix: number };
+  /** The pod's default routes go on this interface only if it is the pod's first. */
+  defaultRoute: boolean;
 }
 
 const macBytes = (mac: string) => Buffer.from(mac.split(':').map((h) => parseInt(h, 16)));
@@ -151,8 +153,8 @@ export class Datapath {
       `addr add ${p.ipv4.address}/${p.ipv4.prefix} dev ${p.ifname}`,
       ...(p.ipv6 ? [`addr add ${p.ipv6.address}/${p.ipv6.prefix} dev ${p.ifname} nodad`] : []),
       `link set ${p.ifname} up`,
-      `route add default via ${this.cfg.gateway4} dev ${p.ifname}`,
-      ...(gw6 ? [`route add default via ${gw6} dev ${p.ifname}`] : []),
+      ...(p.defaultRoute ? [`route add default via ${this.cfg.gateway4} dev ${p.ifname}`] : []),
+      ...(p.defaultRoute && gw6 ? [`route add default via ${gw6} dev ${p.ifname}`] : []),
     ];
     await ipIn(p.ns, ['-batch', '-'], batch.join('\n') + '\n');
   }

@@ -79,6 +79,8 @@ export class NetpluginService {
         throw new CniError(PluginErrorCode.AlreadyAttached, `an interface of the requested name already exists: ${t.ifname} of container ${t.containerId} has ${intToIpv4(existing.ipv4)}`, 'DEL it first; the existing attachment is left untouched');
       }
       const pod = resolvePodNetns(attr.CNI_NETNS, { dev: attr.CONTIV_NETNS_DEV, ino: attr.CONTIV_NETNS_INODE });
+      // a second interface (multus' net1, or eth1) must not fight the first for the default route
+      const defaultRoute = !this.store.hasContainer(t.containerId);
       try {
         const row = await this.reserve(t, attr);
         try {
@@ -90,6 +92,7 @@ export class NetpluginService {
             mac: row.mac,
             ipv4: { address: intToIpv4(row.ipv4), prefix: this.pool4.cidr.prefix },
             ...(row.ipv6 && this.pool6 ? { ipv6: { address: row.ipv6, prefix: this.pool6.cidr.prefix } } : {}),
+            defaultRoute,
           });
           this.store.setState(t.containerId, t.ifname, 'ready');
         } catch (err) {
@@ -97,7 +100,7 @@ export class NetpluginService {
           throw err;
         }
         this.log.info('pod attached', { containerId: t.containerId, ifname: t.ifname, ip: intToIpv4(row.ipv4), ipv6: row.ipv6, hostVeth: row.hostVeth, netns: attr.CNI_NETNS, origNetns: attr.CONTIV_ORIG_NETNS });
-        return this.rsp({ ...row, state: 'ready' });
+        return { ...this.rsp({ ...row, state: 'ready' }), defaultroute: defaultRoute };
       } finally {
         pod.ns.close();
       }

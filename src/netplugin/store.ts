@@ -55,6 +55,7 @@ export class Store {
     this.db.exec(SCHEMA);
     this.stmts = {
       get: this.db.prepare(`SELECT ${COLUMNS} FROM endpoints WHERE container_id = ? AND ifname = ?`),
+      hasContainer: this.db.prepare(`SELECT 1 FROM endpoints WHERE container_id = ? LIMIT 1`),
       all: this.db.prepare(`SELECT ${COLUMNS} FROM endpoints ORDER BY created_at`),
       insert: this.db.prepare(`INSERT INTO endpoints (container_id, ifname, ipv4, ipv6, host_veth, mac, netns, pod_name, pod_namespace, state, created_at)
         VALUES (@containerId, @ifname, @ipv4, @ipv6, @hostVeth, @mac, @netns, @podName, @podNamespace, @state, @createdAt)`),
@@ -70,6 +71,11 @@ export class Store {
 
   get(containerId: string, ifname: string): EndpointRow | undefined {
     return this.stmts.get.get(containerId, ifname) as EndpointRow | undefined;
+  }
+
+  /** Whether the container has any attachment already (of another ifname). */
+  hasContainer(containerId: string): boolean {
+    return this.stmts.hasContainer.get(containerId) !== undefined;
   }
 
   all(): EndpointRow[] {

@@ -106,6 +106,25 @@ describe('integration: adapter + netplugin on the real kernel', () => {
     expect(bad.json.code).to.equal(PluginErrorCode.CheckFailed);
   });
 
+  it('a second interface (eth1) in the same pod gets its own IP and no default route; DEL eth1 leaves eth0 whole', async () => {
+    const ns = namedNetns();
+    made.push(ns);
+    const eth0 = await runAdapter(cniEnv('ADD', 'multi', ns.path), np.conf);
+    expect(eth0.status, eth0.stdout).to.equal(0);
+    const eth1 = await runAdapter(cniEnv('ADD', 'multi', ns.path, { CNI_IFNAME: 'eth1' }), np.conf);
+    expect(eth1.status, eth1.stdout).to.equal(0);
+    expect(eth1.json.routes).to.deep.equal([]);
+    expect(eth1.json.ips[0].address).to.not.equal(eth0.json.ips[0].address);
+    const defaults = routes(ns.path).filter((r) => r.dst === 'default');
+    expect(defaults.map((r) => r.dev)).to.deep.equal(['eth0']);
+    expect(links(ns.path).find((l) => l.ifname === 'eth1')?.addr_info?.some((a) => `${a.local}/${a.prefixlen}` === eth1.json.ips[0].address)).to.equal(true);
+
+    expect((await runAdapter(cniEnv('DEL', 'multi', ns.path, { CNI_IFNAME: 'eth1' }), np.conf)).status).to.equal(0);
+    expect(links(ns.path).map((l) => l.ifname)).to.not.include('eth1');
+    expect(routes(ns.path).filter((r) => r.dst === 'default').map((r) => r.dev)).to.deep.equal(['eth0']);
+    expect((await runAdapter(cniEnv('DEL', 'multi', ns.path), np.conf)).status).to.equal(0);
+  });
+
   it('DEL frees the IP and the veth; a second DEL succeeds; an empty CNI_NETNS DEL succeeds', async () => {
     const hostVeth = (await np.endpoints()).find((e) => e.containerId === 'pod-a')!.hostVeth;
     expect((await del('pod-a', podA.path)).status).to.equal(0);

@@ -136,6 +136,7 @@ describe('unit: CNI protocol', () => {
       podInterface: { name: 'eth0', mac: '0a:58:0a:f4:00:05', sandbox: '/var/run/netns/cni-1' },
       ipv4: { address: '10.244.0.5/16', gateway: '10.244.0.1' },
       ipv6: { address: 'fd00::5/64', gateway: 'fd00::1' },
+      defaultRoute: true,
     };
     for (const v of ['0.3.0', '0.3.1', '0.4.0'] as const) {
       it(`${v} carries "version" on each IP`, () => {
@@ -152,6 +153,11 @@ describe('unit: CNI protocol', () => {
         expect(r.routes).to.deep.equal([{ dst: '0.0.0.0/0', gw: '10.244.0.1' }, { dst: '::/0', gw: 'fd00::1' }]);
       });
     }
+    it('a second interface keeps its gateway on the IP but gets no default routes', () => {
+      const r = renderResult('1.0.0', { ...attachment, podInterface: { ...attachment.podInterface, name: 'eth1' }, defaultRoute: false }) as any;
+      expect(r.ips[0].gateway).to.equal('10.244.0.1');
+      expect(r.routes).to.deep.equal([]);
+    });
     it('prevResult addresses are those of the named interface', () => {
       const prev = { interfaces: [{ name: 'host' }, { name: 'eth0' }, { name: 'net1' }], ips: [{ interface: 1, address: 'a' }, { interface: 2, address: 'b' }] };
       expect(prevResultAddresses(prev, 'eth0')).to.deep.equal(['a']);
