@@ -48,10 +48,21 @@ export class Store {
 
   constructor(stateDir: string) {
     fs.mkdirSync(stateDir, { recursive: true, mode: 0o700 });
-    this.db = new Database(path.join(stateDir, 'netplugin.db'));
-    this.db.pragma('journal_mode = WAL');
-    this.db.pragma('synchronous = FULL');
-    this.db.pragma('busy_timeout = 5000');
+    // a short wait covers a predecessor that is still exiting; the kernel drops its lock when it does
+    this.db = new Database(path.join(stateDir, 'netplugin.db'), { timeout: 1000 });
+    try {
+      this.db.pragma('journal_mode = WAL');
+      this.db.pragma('synchronous = FULL');
+      // One daemon per state dir: the first write takes SQLite's lock for the life of the process, so a
+      // second netplugin on the same dir fails here instead of handing out addresses from a pool it does
+      // not know is in use.
+      this.db.pragma('locking_mode = EXCLUSIVE');
+      this.db.exec('BEGIN IMMEDIATE; COMMIT');
+    } catch (err) {
+      this.db.close();
+      if ((err as { code?: string }).code === 'SQLITE_BUSY') throw new Error(`--state-dir ${stateDir} is in use by another netplugin`);
+      throw err;
+    }
     this.db.exec(SCHEMA);
     this.stmts = {
       get: this.db.prepare(`SELECT ${COLUMNS} FROM endpoints WHERE container_id = ? AND ifname = ?`),

@@ -271,6 +271,20 @@ describe('integration: adapter + netplugin on the real kernel', () => {
     expect((await runAdapter({ CNI_COMMAND: 'STATUS', CNI_PATH: '/x' }, { ...np.conf, cniVersion: '1.1.0' })).status).to.equal(0);
   });
 
+  it('a second netplugin on a live daemon\'s --state-dir refuses to start, creating nothing', async () => {
+    const intruder = new TestNetplugin({ subnet: '10.253.0.0/24' });
+    try {
+      const args = intruder.args().map((a) => (a === intruder.stateDir ? np.stateDir : a));
+      const r = spawnSync(path.join(BIN, 'netplugin'), args, { encoding: 'utf8', timeout: 30_000 });
+      expect(r.status).to.equal(1);
+      expect(r.stderr).to.include(`--state-dir ${np.stateDir} is in use by another netplugin`);
+      expect(hostLinkNames()).to.not.include(intruder.bridge);
+    } finally {
+      await intruder.destroy();
+    }
+    expect(await np.endpoints()).to.be.an('array');
+  });
+
   it('SIGTERM stops the daemon cleanly and removes its socket', async () => {
     expect(await np.stop('SIGTERM')).to.equal(0);
     expect(fs.existsSync(np.socket)).to.equal(false);
