@@ -1,6 +1,7 @@
 // rtnetlink through the `netlink` package, plus the one piece it leaves raw: IFLA_LINKINFO for
 // bridges and veth pairs (with the peer created directly in the pod's namespace by PID).
 import { type RtNetlinkSocket, createRtNetlink, FlagsNew, rt } from 'netlink';
+import { type NetnsHandle, enterNetns } from '../netns/netns';
 
 export const AF_INET = 2;
 export const AF_INET6 = 10;
@@ -59,6 +60,22 @@ export function hostSocket(onError: (err: Error) => void): RtNetlinkSocket {
   const sock = createRtNetlink();
   sock.socket.on('error', onError);
   return sock;
+}
+
+/**
+ * An rtnetlink socket inside a pod's namespace. A socket belongs to the namespace of the thread that
+ * creates it: the main thread enters `ns`, creates it and goes back `home` in one synchronous step, so
+ * nothing else on the event loop ever runs in the pod's namespace. Errors are heard, as on the host socket.
+ */
+export function socketIn(ns: NetnsHandle, home: NetnsHandle, onError: (err: Error) => void): RtNetlinkSocket {
+  enterNetns(ns);
+  try {
+    const sock = createRtNetlink();
+    sock.socket.on('error', onError);
+    return sock;
+  } finally {
+    enterNetns(home);
+  }
 }
 
 export const REQUEST_TIMEOUT = { timeout: 5_000 };
