@@ -256,32 +256,32 @@ describe('integration: adapter + netplugin on the real kernel', () => {
     expect(await np.endpoints()).to.deep.equal([]);
   });
 
-  it('a live daemon\'s socket is never stolen; the socket is 0600 in a 0700 directory', async () => {
-    const intruder = new TestNetplugin({ subnet: '10.253.0.0/24' });
+  /** A second netplugin sharing one of the live daemon's paths; returns how it exited and what it left. */
+  async function intruder(share: (other: TestNetplugin) => [string, string]): Promise<{ status: number | null; stderr: string; madeBridge: boolean }> {
+    const other = new TestNetplugin({ subnet: '10.253.0.0/24' });
     try {
-      const args = intruder.args().map((a) => (a === intruder.socket ? np.socket : a));
-      const r = spawnSync(path.join(BIN, 'netplugin'), args, { encoding: 'utf8', timeout: 30_000 });
-      expect(r.status).to.equal(1);
-      expect(r.stderr).to.match(/already serving/);
+      const [theirs, ours] = share(other);
+      const r = spawnSync(path.join(BIN, 'netplugin'), other.args().map((a) => (a === theirs ? ours : a)), { encoding: 'utf8', timeout: 30_000 });
+      return { status: r.status, stderr: r.stderr, madeBridge: hostLinkNames().includes(other.bridge) };
     } finally {
-      await intruder.destroy();
+      await other.destroy();
     }
+  }
+
+  it('a live daemon\'s socket is never stolen; the socket is 0600 in a 0700 directory', async () => {
+    const r = await intruder((other) => [other.socket, np.socket]);
+    expect(r.status).to.equal(1);
+    expect(r.stderr).to.match(/already serving/);
     expect(fs.statSync(np.socket).mode & 0o777).to.equal(0o600);
     expect(fs.statSync(np.socket.replace(/\/[^/]+$/, '')).mode & 0o777).to.equal(0o700);
     expect((await runAdapter({ CNI_COMMAND: 'STATUS', CNI_PATH: '/x' }, { ...np.conf, cniVersion: '1.1.0' })).status).to.equal(0);
   });
 
   it('a second netplugin on a live daemon\'s --state-dir refuses to start, creating nothing', async () => {
-    const intruder = new TestNetplugin({ subnet: '10.253.0.0/24' });
-    try {
-      const args = intruder.args().map((a) => (a === intruder.stateDir ? np.stateDir : a));
-      const r = spawnSync(path.join(BIN, 'netplugin'), args, { encoding: 'utf8', timeout: 30_000 });
-      expect(r.status).to.equal(1);
-      expect(r.stderr).to.include(`--state-dir ${np.stateDir} is in use by another netplugin`);
-      expect(hostLinkNames()).to.not.include(intruder.bridge);
-    } finally {
-      await intruder.destroy();
-    }
+    const r = await intruder((other) => [other.stateDir, np.stateDir]);
+    expect(r.status).to.equal(1);
+    expect(r.stderr).to.include(`--state-dir ${np.stateDir} is in use by another netplugin`);
+    expect(r.madeBridge).to.equal(false);
     expect(await np.endpoints()).to.be.an('array');
   });
 
