@@ -1,6 +1,5 @@
 // The kernel side of an attachment: a Linux bridge with the gateway, a veth pair per pod whose host end
 // is on the bridge and whose peer is born inside the pod's namespace (by PID) as CNI_IFNAME.
-import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import type { RtNetlinkSocket } from 'netlink';
 import { CniError, ErrorCode } from '../cni/errors';
@@ -8,22 +7,9 @@ import { type NetnsHandle, openNetns } from '../netns/netns';
 import { procNetnsPath } from '../netns/path';
 import { AF_INET, AF_INET6, CREATE_EXCL, REQUEST_TIMEOUT, bridgeLinkInfo, closeSocket, hostSocket, linkByName, netlinkErrno, socketIn, vethLinkInfo } from './netlink';
 import { Limiter } from './mutex';
-import { ipv4Bytes, ipv4ToInt, ipv6Bytes, ipv6ToBigInt } from './ip';
+import { bytesToIp, ipv4Bytes, ipv4ToInt, ipv6Bytes, ipv6ToBigInt } from './ip';
 
 export const HOST_VETH_PREFIX = 'ctv';
-
-/** Runs iproute2 inside `ns` (one nsenter exec that becomes ip); rejects with ip's stderr. */
-function ipIn(ns: NetnsHandle, args: string[], input?: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const child = execFile('nsenter', [`--net=${ns.path}`, '--', 'ip', ...args], { timeout: 10_000 }, (err, stdout, stderr) => {
-      if (err) reject(new CniError(ErrorCode.Io, `ip ${args.join(' ')} in ${ns.path} failed: ${stderr.trim() || err.message}`));
-      else resolve(stdout);
-    });
-    // ip may exit before reading its stdin (EPIPE); its exit status is what reports failure
-    child.stdin?.on('error', () => undefined);
-    child.stdin?.end(input);
-  });
-}
 
 /** Host end name: deterministic from (container id, ifname), <= 15 bytes, so DEL finds it with no namespace. */
 export function hostVethName(containerId: string, ifname: string): string {
@@ -151,9 +137,9 @@ export class Datapath {
 
   /**
    * Pod side over an rtnetlink socket opened inside the pod's namespace (an `ip -batch` exec cost ~6.6 of
-   * the ~11.5 ms of an ADD here). Under 100 concurrent ADDs the addon once aborted the daemon; the cause
-   * was ENOBUFS on the shared host socket, now bounded (Limiter) and heard, and each pod socket's errors
-   * are heard too (tested by the 100-way test).
+   * the ~11.5 ms of an ADD here; CHECK reads addresses the same way). Under 100 concurrent ADDs the addon
+   * once aborted the daemon; the cause was ENOBUFS on the shared host socket, now bounded (Limiter) and
+   * heard, and each pod socket's errors are heard too (tested by the 100-way test).
    */
   private async configurePod(p: PodLink): Promise<void> {
     const pod = socketIn(p.ns, this.home, this.onSocketError);
@@ -191,16 +177,20 @@ export class Datapath {
     }
   }
 
-  /** The global-scope CIDRs on `ifname` inside the namespace (for CHECK). */
+  /** The global-scope CIDRs on `ifname` inside the namespace (for CHECK); none if it cannot be read. */
   async observe(ns: NetnsHandle, ifname: string): Promise<string[]> {
-    let out: string;
+    let pod: RtNetlinkSocket | undefined;
     try {
-      out = await ipIn(ns, ['-j', 'addr', 'show', 'dev', ifname]);
+      pod = socketIn(ns, this.home, this.onSocketError);
+      const index = (await linkByName(pod, ifname))?.data.index;
+      if (!index) return [];
+      const addrs = await pod.getAddresses({}, {}, REQUEST_TIMEOUT);
+      return addrs.filter((a) => a.data.index === index && a.attrs.address && a.data.scope === 0).map((a) => `${bytesToIp(a.attrs.address!)}/${a.data.prefixlen}`);
     } catch {
       return [];
+    } finally {
+      if (pod) closeSocket(pod);
     }
-    const links = JSON.parse(out || '[]') as { addr_info?: { local: string; prefixlen: number; scope: string }[] }[];
-    return links.flatMap((l) => l.addr_info ?? []).filter((a) => a.scope === 'global').map((a) => `${a.local}/${a.prefixlen}`);
   }
 
   /** Names of our host veths attached to this daemon's bridge. */

@@ -92,6 +92,11 @@ export function ipv6Bytes(n: bigint): Buffer {
   return b;
 }
 
+/** An address as the kernel reports it (4 or 16 bytes) in text form. */
+export function bytesToIp(b: Buffer): string {
+  return b.length === 4 ? intToIpv4(b.readUInt32BE(0)) : bigIntToIpv6((b.readBigUInt64BE(0) << 64n) | b.readBigUInt64BE(8));
+}
+
 /** A stable MAC for a pod interface from its IPv4 address, as the reference bridge plugin does: 0a:58:<ip>. */
 export function macForIpv4(ip: number): string {
   return ['0a', '58', ...[...ipv4Bytes(ip)].map((x) => x.toString(16).padStart(2, '0'))].join(':');
