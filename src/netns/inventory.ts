@@ -34,7 +34,8 @@ const inodeOf = (link: string): number | undefined => {
   return m ? Number(m[1]) : undefined;
 };
 
-function readlink(p: string): string | undefined {
+/** readlink that answers undefined where the link is gone or unreadable (another process's, without ptrace). */
+export function readlink(p: string): string | undefined {
   try {
     return fs.readlinkSync(p);
   } catch {
@@ -42,7 +43,8 @@ function readlink(p: string): string | undefined {
   }
 }
 
-const numericEntries = (dir: string): string[] => {
+/** The numeric entries of a /proc directory (PIDs, TIDs, fds); none if it is gone or unreadable. */
+export const numericEntries = (dir: string): string[] => {
   try {
     return fs.readdirSync(dir).filter((e) => /^\d+$/.test(e));
   } catch {
@@ -53,17 +55,30 @@ const numericEntries = (dir: string): string[] => {
 /** mountinfo escapes space, tab, newline and backslash as octal. */
 const unescapeMountinfo = (s: string) => s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
 
-/** nsfs mounts of network namespaces in one mountinfo text: [inode, mount point]. */
-export function netnsMounts(mountinfo: string): [number, string][] {
-  const out: [number, string][] = [];
-  for (const line of mountinfo.split('\n')) {
+export interface MountEntry {
+  /** The root of the mount within its filesystem (for nsfs: "net:[<inode>]"). */
+  root: string;
+  mountPoint: string;
+  /** Propagation fields such as "shared:5" or "master:1". */
+  optional: string[];
+  fstype: string;
+}
+
+/** The lines of a /proc/<pid>/mountinfo (proc(5)), mount points unescaped. */
+export function mountinfoEntries(mountinfo: string): MountEntry[] {
+  return mountinfo.split('\n').flatMap((line) => {
     const fields = line.split(' ');
     const sep = fields.indexOf('-');
-    if (sep < 0 || fields[sep + 1] !== 'nsfs') continue;
-    const inode = inodeOf(fields[3]);
-    if (inode !== undefined) out.push([inode, unescapeMountinfo(fields[4])]);
-  }
-  return out;
+    return sep < 0 ? [] : [{ root: fields[3], mountPoint: unescapeMountinfo(fields[4]), optional: fields.slice(6, sep), fstype: fields[sep + 1] }];
+  });
+}
+
+/** nsfs mounts of network namespaces in one mountinfo text: [inode, mount point]. */
+export function netnsMounts(mountinfo: string): [number, string][] {
+  return mountinfoEntries(mountinfo).flatMap((m) => {
+    const inode = m.fstype === 'nsfs' ? inodeOf(m.root) : undefined;
+    return inode === undefined ? [] : [[inode, m.mountPoint] as [number, string]];
+  });
 }
 
 export function listNetns(): NetnsInfo[] {

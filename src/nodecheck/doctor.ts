@@ -6,6 +6,7 @@ import * as path from 'node:path';
 import { type ClientOptions, getHealth } from '../api/client';
 import type { Health } from '../api/wire';
 import { parseNetConf } from '../cni/config';
+import { mountinfoEntries, numericEntries, readlink } from '../netns/inventory';
 import { NEEDED_CAPS, effectiveCaps, missingCaps } from './caps';
 
 export type CheckStatus = 'ok' | 'warn' | 'fail';
@@ -26,14 +27,6 @@ export interface DoctorOptions {
 const ok = (name: string, detail: string): Check => ({ name, status: 'ok', detail });
 const fail = (name: string, detail: string, fix: string): Check => ({ name, status: 'fail', detail, fix });
 
-function readlink(p: string): string | undefined {
-  try {
-    return fs.readlinkSync(p);
-  } catch {
-    return undefined;
-  }
-}
-
 /**
  * The host PID of the process holding the listening unix socket at `socket` (found by socket inode), and
  * how many processes' fd tables were unreadable (reading another process's fds needs CAP_SYS_PTRACE).
@@ -43,7 +36,7 @@ export function socketOwnerPid(socket: string): { pid?: number; denied: number }
   const inode = line?.trim().split(/\s+/)[6];
   let denied = 0;
   if (!inode) return { denied };
-  for (const pid of fs.readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
+  for (const pid of numericEntries('/proc')) {
     try {
       // readdir and readlink of another process's fds each need ptrace access
       if (fs.readdirSync(`/proc/${pid}/fd`).some((fd) => fs.readlinkSync(`/proc/${pid}/fd/${fd}`) === `socket:[${inode}]`)) return { pid: Number(pid), denied };
@@ -70,13 +63,10 @@ function propagationCheck(pid: number): Check {
   if (mntNs === undefined) return fail(name, ptraceDenied(`/proc/${pid}/ns/mnt`), PTRACE_FIX);
   if (mntNs === readlink('/proc/self/ns/mnt')) return ok(name, 'the netplugin shares the host mount namespace');
   const fixIt = 'mount the host /var/run/netns into the netplugin with mountPropagation: HostToContainer';
-  const mounts = fs.readFileSync(`/proc/${pid}/mountinfo`, 'utf8').split('\n').filter(Boolean).map((l) => {
-    const f = l.split(' ');
-    return { point: f[4], optional: f.slice(6, f.indexOf('-')) };
-  });
+  const mounts = mountinfoEntries(fs.readFileSync(`/proc/${pid}/mountinfo`, 'utf8'));
   // the mount that holds /run/netns in the netplugin's view: the longest covering mount point
-  const covering = ['/run/netns', '/var/run/netns'].flatMap((dir) => mounts.filter((m) => dir === m.point || dir.startsWith(m.point === '/' ? '/' : `${m.point}/`)));
-  const holder = covering.sort((a, b) => b.point.length - a.point.length)[0];
+  const covering = ['/run/netns', '/var/run/netns'].flatMap((dir) => mounts.filter((m) => dir === m.mountPoint || dir.startsWith(m.mountPoint === '/' ? '/' : `${m.mountPoint}/`)));
+  const holder = covering.sort((a, b) => b.mountPoint.length - a.mountPoint.length)[0];
   const receives = holder?.optional.some((o) => o.startsWith('master:') || o.startsWith('shared:'));
   const hostNames = fs.existsSync('/run/netns') ? fs.readdirSync('/run/netns') : [];
   const unseen = hostNames.filter((n) => {
@@ -86,9 +76,9 @@ function propagationCheck(pid: number): Check {
       return true;
     }
   });
-  if (!receives) return fail(name, `the netplugin's ${holder?.point ?? '/run/netns'} is a private mount: namespaces the runtime creates later are invisible to it${unseen.length ? ` (already unseen: ${unseen.join(', ')})` : ''}`, fixIt);
+  if (!receives) return fail(name, `the netplugin's ${holder?.mountPoint ?? '/run/netns'} is a private mount: namespaces the runtime creates later are invisible to it${unseen.length ? ` (already unseen: ${unseen.join(', ')})` : ''}`, fixIt);
   if (unseen.length) return fail(name, `the netplugin does not see ${unseen.join(', ')} under /run/netns`, fixIt);
-  return ok(name, `the netplugin's ${holder.point} receives host mounts (${holder.optional.join(' ')})`);
+  return ok(name, `the netplugin's ${holder.mountPoint} receives host mounts (${holder.optional.join(' ')})`);
 }
 
 function confCheck(o: DoctorOptions): Check {

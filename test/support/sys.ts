@@ -4,6 +4,7 @@ import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { readlink } from '../../src/netns/inventory';
 
 export const ROOT = path.resolve(__dirname, '../../..');
 export const BIN = path.join(ROOT, 'bin');
@@ -38,14 +39,6 @@ export async function processNetns(): Promise<TestNetns & { pid: number; child: 
     await new Promise((r) => setTimeout(r, 10));
   }
   return { pid, child, path: `/proc/${pid}/ns/net`, remove: () => void child.kill('SIGKILL') };
-}
-
-export function readlink(p: string): string | undefined {
-  try {
-    return fs.readlinkSync(p);
-  } catch {
-    return undefined;
-  }
 }
 
 export function tryRun(cmd: string, args: string[]): string | undefined {

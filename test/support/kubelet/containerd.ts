@@ -4,6 +4,7 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { mountinfoEntries } from '../../../src/netns/inventory';
 import { CriClient } from './cri';
 
 export const CRI_NAMESPACE = 'k8s.io';
@@ -167,7 +168,7 @@ export class PrivateContainerd {
 /** Unmounts every mount point under `dir`, deepest first (overlay rootfs, sandbox shm). */
 export function unmountUnder(dir: string): void {
   const prefix = path.resolve(dir) + '/';
-  const points = fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').map((l) => l.split(' ')[4]).filter((p) => p?.startsWith(prefix));
+  const points = mountinfoEntries(fs.readFileSync('/proc/self/mountinfo', 'utf8')).map((m) => m.mountPoint).filter((p) => p.startsWith(prefix));
   for (const p of points.sort((a, b) => b.length - a.length)) {
     try {
       execFileSync('umount', ['-l', p], { stdio: 'ignore' });
