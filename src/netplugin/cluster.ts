@@ -13,17 +13,18 @@ import { intToIpv4, parseCidr4 } from './ip';
 import { type Overlay, type Peer } from './overlay';
 import type { EndpointRow, Store } from './store';
 
-export const PREFIX = '/contiv/';
+const PREFIX = '/contiv/';
 const NODES = `${PREFIX}nodes/`;
 const BLOCKS = `${PREFIX}blocks/`;
 const IPS = `${PREFIX}ips/`;
 /** An etcd call that takes longer is treated as etcd being unreachable. */
 export const ETCD_TIMEOUT_MS = 3000;
 
-export const blockKey = (block: string) => `${BLOCKS}${block.replace('/', '-')}`;
+const blockKey = (block: string) => `${BLOCKS}${block.replace('/', '-')}`;
 const blockOfKey = (key: string) => key.slice(BLOCKS.length).replace('-', '/');
-const ipPrefix = (block: string) => `${IPS}${block.replace('/', '-')}/`;
-export const ipKey = (block: string, ip: string) => `${ipPrefix(block)}${ip}`;
+/** The prefix of a block's IP keys (`/contiv/ips/<a.b.c.d-len>/`). */
+export const ipPrefix = (block: string) => `${IPS}${block.replace('/', '-')}/`;
+const ipKey = (block: string, ip: string) => `${ipPrefix(block)}${ip}`;
 
 export interface NodeRecord extends Peer {}
 export interface BlockRecord {
@@ -101,15 +102,11 @@ export class ClusterIpam {
     this.client = new Etcd3({ hosts: opts.endpoints, dialTimeout: ETCD_TIMEOUT_MS });
   }
 
-  private call<T>(p: Promise<T>, what: string): Promise<T> {
-    return withTimeout(p, what);
-  }
-
   /** Picks this node's block (kept across restarts) and claims it in a transaction; retries on races. */
   async claimBlock(): Promise<string> {
     const candidates = blocksOf(this.opts.clusterCidr, this.opts.blockPrefix);
     for (let attempt = 0; attempt < 20; attempt++) {
-      const [blocks, nodes, ips] = await this.call(Promise.all([
+      const [blocks, nodes, ips] = await withTimeout(Promise.all([
         this.client.getAll().prefix(BLOCKS).strings(),
         this.client.getAll().prefix(NODES).keys(),
         this.client.getAll().prefix(IPS).keys(),
@@ -128,11 +125,11 @@ export class ClusterIpam {
       if (choice.how === 'taken-over') {
         // look again right before the transaction; its node-key comparison covers the rest: a dead node
         // registers again before it allocates anything
-        const inUse = await this.call(this.client.getAll().prefix(ipPrefix(choice.block)).keys(), 'reading block IPs');
+        const inUse = await withTimeout(this.client.getAll().prefix(ipPrefix(choice.block)).keys(), 'reading block IPs');
         if (inUse.length) continue;
       }
       txn = txn.then(this.client.put(key).value(value));
-      const res = await this.call(txn.commit(), 'claiming a block');
+      const res = await withTimeout(txn.commit(), 'claiming a block');
       if (res.succeeded) {
         this.log.info('claimed pod block', { block: choice.block, how: choice.how, from: choice.from });
         return (this.block = choice.block);
@@ -146,7 +143,7 @@ export class ClusterIpam {
     this.self = self;
     this.overlay = overlay;
     await this.register();
-    this.watcher = await this.call(this.client.watch().prefix(NODES).create(), 'watching nodes');
+    this.watcher = await withTimeout(this.client.watch().prefix(NODES).create(), 'watching nodes');
     this.watcher.on('put', (kv) => void this.onNode(kv.key.toString(), kv.value.toString()));
     this.watcher.on('delete', (kv) => void this.onNodeGone(kv.key.toString().slice(NODES.length)));
     this.watcher.on('error', (err) => this.log.warn('etcd watch error', { error: err.message }));
@@ -165,7 +162,7 @@ export class ClusterIpam {
       const retry = () => void this.register().catch(() => this.timers.push(setTimeout(retry, 2000)));
       retry();
     });
-    await this.call(lease.put(`${NODES}${this.opts.nodeName}`).value(JSON.stringify(this.self)).exec(), 'registering the node');
+    await withTimeout(lease.put(`${NODES}${this.opts.nodeName}`).value(JSON.stringify(this.self)).exec(), 'registering the node');
     this.lease = lease;
   }
 
@@ -187,7 +184,7 @@ export class ClusterIpam {
   }
 
   private async resync(): Promise<void> {
-    const nodes = await this.call(this.client.getAll().prefix(NODES).strings(), 'listing nodes');
+    const nodes = await withTimeout(this.client.getAll().prefix(NODES).strings(), 'listing nodes');
     for (const [k, v] of Object.entries(nodes)) await this.onNode(k, v);
     const present = new Set(Object.keys(nodes).map((k) => k.slice(NODES.length)));
     for (const name of this.overlay!.peerNames()) if (!present.has(name)) await this.onNodeGone(name);
@@ -199,7 +196,7 @@ export class ClusterIpam {
     const record: IpRecord = { node: this.opts.nodeName, containerId: row.containerId, ifname: row.ifname, netns: row.netns, podName: row.podName, podNamespace: row.podNamespace, createdAt: row.createdAt };
     const key = ipKey(this.block, ip);
     try {
-      const res = await this.call(this.client.if(key, 'Create', '==', 0).then(this.client.put(key).value(JSON.stringify(record))).commit(), `claiming ${ip}`);
+      const res = await withTimeout(this.client.if(key, 'Create', '==', 0).then(this.client.put(key).value(JSON.stringify(record))).commit(), `claiming ${ip}`);
       return res.succeeded;
     } catch (err) {
       throw unreachable(err);
@@ -219,9 +216,9 @@ export class ClusterIpam {
       for (const r of this.store.queuedReleases()) {
         const key = ipKey(this.block, r.ip);
         // delete only if the key is still this attachment's: never someone else's later claim
-        const current = await this.call(this.client.get(key).string(), `reading ${r.ip}`);
-        const ours = current === null || ((JSON.parse(current) as IpRecord).containerId === r.containerId && (JSON.parse(current) as IpRecord).ifname === r.ifname);
-        if (current !== null && ours) await this.call(this.client.if(key, 'Value', '==', current).then(this.client.delete().key(key)).commit(), `releasing ${r.ip}`);
+        const current = await withTimeout(this.client.get(key).string(), `reading ${r.ip}`);
+        const holder = current === null ? undefined : (JSON.parse(current) as IpRecord);
+        if (current !== null && holder?.containerId === r.containerId && holder.ifname === r.ifname) await withTimeout(this.client.if(key, 'Value', '==', current).then(this.client.delete().key(key)).commit(), `releasing ${r.ip}`);
         this.store.releaseDone(r.ip);
         this.log.info('released IP in etcd', { ip: r.ip, containerId: r.containerId });
       }
@@ -234,14 +231,14 @@ export class ClusterIpam {
 
   /** IP keys of this node that no local record explains (a crash between claim and record) are freed. */
   async reconcile(local: EndpointRow[]): Promise<string[]> {
-    const keys = await this.call(this.client.getAll().prefix(ipPrefix(this.block)).strings(), 'listing block IPs');
+    const keys = await withTimeout(this.client.getAll().prefix(ipPrefix(this.block)).strings(), 'listing block IPs');
     const known = new Set(local.map((r) => intToIpv4(r.ipv4)));
     const queued = new Set(this.store.queuedReleases().map((r) => r.ip));
     const freed: string[] = [];
     for (const [key, value] of Object.entries(keys)) {
       const ip = key.slice(key.lastIndexOf('/') + 1);
       if ((JSON.parse(value) as IpRecord).node !== this.opts.nodeName || known.has(ip) || queued.has(ip)) continue;
-      await this.call(this.client.if(key, 'Value', '==', value).then(this.client.delete().key(key)).commit(), `freeing ${ip}`);
+      await withTimeout(this.client.if(key, 'Value', '==', value).then(this.client.delete().key(key)).commit(), `freeing ${ip}`);
       freed.push(ip);
     }
     return freed;

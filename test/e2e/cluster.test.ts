@@ -2,6 +2,7 @@
 // netplugin with IPAM, blocks and the node registry in a real etcd, pods talking across a VXLAN overlay.
 import { expect } from 'chai';
 import { ErrorCode } from '../../src/cni/errors';
+import { ipPrefix } from '../../src/netplugin/cluster';
 import { inCidr } from '../../src/netplugin/ip';
 import { cniEnv, runAdapter } from '../support/adapter';
 import { CLUSTER_CIDR, LEASE_TTL, TestCluster, type TestNode } from '../support/cluster';
@@ -132,7 +133,7 @@ describe('e2e: cluster mode (etcd IPAM, VXLAN overlay, three nodes)', function (
     expect(ping(p1.ns.path, p4.ip)).to.equal(true);
 
     // once the dead node's pods are gone from etcd (an operator's cleanup), its block is taken over
-    cluster.etcdDeletePrefix(n1, `/contiv/ips/${deadBlock.replace('/', '-')}/`);
+    cluster.etcdDeletePrefix(n1, ipPrefix(deadBlock));
     const n5 = await cluster.addNode('node5', 5);
     expect(blockOf('node5')).to.equal(deadBlock);
     expect(cluster.state().blocks.find((b) => b.block === deadBlock)).to.include({ node: 'node5', ownerAlive: true });
