@@ -6,7 +6,7 @@
 //   BENCH_CONCURRENT (100)   parallel ADDs, then parallel DELs
 //   BENCH_CYCLES (2000)      netplugin ADD/DEL cycles for the RSS growth check (10000 for the full run)
 //   BENCH_RESULTS_DIR        where the JSON goes (default: results/)
-import { type SpawnSyncReturns, execFileSync, spawn, spawnSync } from 'node:child_process';
+import { type SpawnSyncReturns, spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -15,7 +15,8 @@ import { addPod, delPod, request } from '../src/api/client';
 import { Pool4 } from '../src/netplugin/ipam';
 import { Store } from '../src/netplugin/store';
 import { TestNetplugin } from '../test/support/netplugin';
-import { BIN, ROOT, processNetns, uniq } from '../test/support/sys';
+import { CLEAN_PATH, cniEnv, runAdapter } from '../test/support/adapter';
+import { BIN, ROOT, namedNetns, processNetns, uniq } from '../test/support/sys';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 30);
 const CONCURRENT = Number(process.env.BENCH_CONCURRENT ?? 100);
@@ -42,9 +43,8 @@ interface Plugin {
   conf: object;
 }
 
-function cniEnv(command: string, containerId: string, netns: string): NodeJS.ProcessEnv {
-  return { PATH: baseEnv.PATH, CNI_COMMAND: command, CNI_CONTAINERID: containerId, CNI_NETNS: netns, CNI_IFNAME: 'eth0', CNI_PATH: GO_PLUGINS, CNI_ARGS: `IgnoreUnknown=1;K8S_POD_NAMESPACE=bench;K8S_POD_NAME=${containerId}` };
-}
+/** The env a runtime execs a plugin with; CNI_PATH is where the Go bridge plugin finds host-local. */
+const pluginEnv = (command: string, containerId: string, netns: string) => ({ PATH: CLEAN_PATH, ...cniEnv(command, containerId, netns, { CNI_PATH: GO_PLUGINS }) });
 
 function timed(cmd: string, args: string[], env: NodeJS.ProcessEnv, input?: string): { ms: number; r: SpawnSyncReturns<string> } {
   const t0 = process.hrtime.bigint();
@@ -52,28 +52,12 @@ function timed(cmd: string, args: string[], env: NodeJS.ProcessEnv, input?: stri
   return { ms: Number(process.hrtime.bigint() - t0) / 1e6, r };
 }
 
-function execPlugin(p: Plugin, command: string, id: string, netns: string): { ms: number; ok: boolean; out: string } {
-  const { ms, r } = timed(p.exec, [], cniEnv(command, id, netns), JSON.stringify(p.conf));
-  return { ms, ok: r.status === 0, out: r.stdout };
+function execPlugin(p: Plugin, command: string, id: string, netns: string): { ms: number; ok: boolean } {
+  const { ms, r } = timed(p.exec, [], pluginEnv(command, id, netns), JSON.stringify(p.conf));
+  return { ms, ok: r.status === 0 };
 }
 
-function execPluginAsync(p: Plugin, command: string, id: string, netns: string): Promise<{ ok: boolean; out: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(p.exec, [], { env: cniEnv(command, id, netns), stdio: ['pipe', 'pipe', 'ignore'] });
-    let out = '';
-    child.stdout.on('data', (d) => (out += d));
-    child.on('close', (code) => resolve({ ok: code === 0, out }));
-    child.stdin.end(JSON.stringify(p.conf));
-  });
-}
-
-function netnsAdd(): { path: string; remove: () => void } {
-  const name = `cni-${randomUUID()}`;
-  execFileSync('ip', ['netns', 'add', name]);
-  return { path: `/var/run/netns/${name}`, remove: () => void spawnSync('ip', ['netns', 'del', name]) };
-}
-
-const firstIp = (out: string) => (JSON.parse(out) as { ips?: { address: string }[] }).ips?.[0]?.address.split('/')[0];
+const newNetns = () => namedNetns(`cni-${randomUUID()}`);
 
 function single(plugins: Plugin[]): { plugins: Record<string, { add: Stats; del: Stats; failures: number }>; nodeBare: Stats } {
   const times = Object.fromEntries(plugins.map((p) => [p.name, { add: [] as number[], del: [] as number[], failures: 0 }]));
@@ -81,7 +65,7 @@ function single(plugins: Plugin[]): { plugins: Record<string, { add: Stats; del:
   for (let i = 0; i < RUNS; i++) {
     // interleaved, so that the machine's noise falls on every plugin alike
     for (const p of plugins) {
-      const ns = netnsAdd();
+      const ns = newNetns();
       const id = `single-${i}`;
       const add = execPlugin(p, 'ADD', id, ns.path);
       const del = execPlugin(p, 'DEL', id, ns.path);
@@ -100,16 +84,16 @@ function single(plugins: Plugin[]): { plugins: Record<string, { add: Stats; del:
 }
 
 async function concurrent(p: Plugin): Promise<{ addWallMs: number; delWallMs: number; failures: number; distinctIps: number }> {
-  const nss = Array.from({ length: CONCURRENT }, netnsAdd);
+  const nss = Array.from({ length: CONCURRENT }, newNetns);
   try {
     let t0 = process.hrtime.bigint();
-    const adds = await Promise.all(nss.map((ns, i) => execPluginAsync(p, 'ADD', `conc-${i}`, ns.path)));
+    const adds = await Promise.all(nss.map((ns, i) => runAdapter(pluginEnv('ADD', `conc-${i}`, ns.path), p.conf, p.exec)));
     const addWallMs = Number(process.hrtime.bigint() - t0) / 1e6;
     t0 = process.hrtime.bigint();
-    const dels = await Promise.all(nss.map((ns, i) => execPluginAsync(p, 'DEL', `conc-${i}`, ns.path)));
+    const dels = await Promise.all(nss.map((ns, i) => runAdapter(pluginEnv('DEL', `conc-${i}`, ns.path), p.conf, p.exec)));
     const delWallMs = Number(process.hrtime.bigint() - t0) / 1e6;
-    const ips = adds.filter((a) => a.ok).map((a) => firstIp(a.out));
-    return { addWallMs: round(addWallMs), delWallMs: round(delWallMs), failures: [...adds, ...dels].filter((r) => !r.ok).length, distinctIps: new Set(ips).size };
+    const ips = adds.filter((a) => a.status === 0).map((a) => a.json.ips?.[0]?.address.split('/')[0]);
+    return { addWallMs: round(addWallMs), delWallMs: round(delWallMs), failures: [...adds, ...dels].filter((r) => r.status !== 0).length, distinctIps: new Set(ips).size };
   } finally {
     nss.forEach((ns) => ns.remove());
   }
@@ -119,8 +103,8 @@ function peakRssKiB(p: Plugin, runs = 5): Stats & { max: number } {
   const rss: number[] = [];
   const out = path.join(os.tmpdir(), `ctv-rss-${process.pid}`);
   for (let i = 0; i < runs; i++) {
-    const ns = netnsAdd();
-    spawnSync('/usr/bin/time', ['-f', '%M', '-o', out, p.exec], { env: cniEnv('ADD', `rss-${i}`, ns.path), input: JSON.stringify(p.conf) });
+    const ns = newNetns();
+    spawnSync('/usr/bin/time', ['-f', '%M', '-o', out, p.exec], { env: pluginEnv('ADD', `rss-${i}`, ns.path), input: JSON.stringify(p.conf) });
     rss.push(Number(fs.readFileSync(out, 'utf8').trim().split('\n').pop()));
     execPlugin(p, 'DEL', `rss-${i}`, ns.path);
     ns.remove();
