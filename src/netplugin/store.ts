@@ -1,9 +1,9 @@
-// Endpoint records in SQLite: one row per (container id, ifname) is both the attachment and its IP
-// allocation. WAL with synchronous=FULL makes every committed ADD/DEL survive kill -9 and power loss,
-// and the UNIQUE constraints make a duplicate IP impossible even if the allocator were wrong.
+// Endpoint records in SQLite (node:sqlite): one row per (container id, ifname) is both the attachment and its
+// IP allocation. WAL with synchronous=FULL makes every committed ADD/DEL survive kill -9 and power loss, and
+// the UNIQUE constraints make a duplicate IP impossible even if the allocator were wrong.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import Database from 'better-sqlite3';
+import { DatabaseSync, type SQLInputValue, type StatementSync } from 'node:sqlite';
 
 export interface EndpointRow {
   containerId: string;
@@ -19,65 +19,110 @@ export interface EndpointRow {
   createdAt: string;
 }
 
-const SCHEMA = `
-CREATE TABLE IF NOT EXISTS endpoints (
-  container_id TEXT NOT NULL,
-  ifname TEXT NOT NULL,
-  ipv4 INTEGER NOT NULL UNIQUE,
-  ipv6 TEXT UNIQUE,
-  host_veth TEXT NOT NULL UNIQUE,
-  mac TEXT NOT NULL,
-  netns TEXT NOT NULL,
-  pod_name TEXT NOT NULL,
-  pod_namespace TEXT NOT NULL,
-  state TEXT NOT NULL CHECK (state IN ('pending', 'ready')),
-  created_at TEXT NOT NULL,
-  PRIMARY KEY (container_id, ifname)
-);
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
--- cluster mode: IPs freed here whose etcd key is still to be deleted (etcd was unreachable at DEL)
-CREATE TABLE IF NOT EXISTS cluster_releases (ip TEXT PRIMARY KEY, container_id TEXT NOT NULL, ifname TEXT NOT NULL);
-`;
+export interface QueuedRelease {
+  ip: string;
+  containerId: string;
+  ifname: string;
+}
+
+/**
+ * The schema, one migration per version: MIGRATIONS[i] takes a database from version i to i + 1, recorded in
+ * `PRAGMA user_version` in the same transaction. Release f3446a4 wrote version 1's tables without setting
+ * user_version, so its state dirs read as 0; migration 1 creates only what is missing, which makes it a no-op
+ * for them and the whole schema for a new dir.
+ */
+const MIGRATIONS: string[] = [
+  `CREATE TABLE IF NOT EXISTS endpoints (
+    container_id TEXT NOT NULL,
+    ifname TEXT NOT NULL,
+    ipv4 INTEGER NOT NULL UNIQUE,
+    ipv6 TEXT UNIQUE,
+    host_veth TEXT NOT NULL UNIQUE,
+    mac TEXT NOT NULL,
+    netns TEXT NOT NULL,
+    pod_name TEXT NOT NULL,
+    pod_namespace TEXT NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('pending', 'ready')),
+    created_at TEXT NOT NULL,
+    PRIMARY KEY (container_id, ifname)
+  );
+  CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+  -- cluster mode: IPs freed here whose etcd key is still to be deleted (etcd was unreachable at DEL)
+  CREATE TABLE IF NOT EXISTS cluster_releases (ip TEXT PRIMARY KEY, container_id TEXT NOT NULL, ifname TEXT NOT NULL);`,
+];
+export const SCHEMA_VERSION = MIGRATIONS.length;
 
 const COLUMNS = `container_id AS containerId, ifname, ipv4, ipv6, host_veth AS hostVeth, mac, netns,
   pod_name AS podName, pod_namespace AS podNamespace, state, created_at AS createdAt`;
 
-export class Store {
-  private readonly db: Database.Database;
-  private readonly stmts;
+const SQLITE_BUSY = 5;
+const isBusy = (err: unknown) => (err as { errcode?: number }).errcode === SQLITE_BUSY;
 
-  constructor(stateDir: string) {
+export class Store {
+  private readonly db: DatabaseSync;
+  private readonly stmts: Record<string, StatementSync>;
+
+  constructor(readonly stateDir: string) {
     fs.mkdirSync(stateDir, { recursive: true, mode: 0o700 });
     // a short wait covers a predecessor that is still exiting; the kernel drops its lock when it does
-    this.db = new Database(path.join(stateDir, 'netplugin.db'), { timeout: 1000 });
+    this.db = new DatabaseSync(path.join(stateDir, 'netplugin.db'), { timeout: 1000 });
     try {
-      this.db.pragma('journal_mode = WAL');
-      this.db.pragma('synchronous = FULL');
-      // One daemon per state dir: the first write takes SQLite's lock for the life of the process, so a
-      // second netplugin on the same dir fails here instead of handing out addresses from a pool it does
-      // not know is in use.
-      this.db.pragma('locking_mode = EXCLUSIVE');
-      this.db.exec('BEGIN IMMEDIATE; COMMIT');
+      this.openSchema();
     } catch (err) {
       this.db.close();
-      if ((err as { code?: string }).code === 'SQLITE_BUSY') throw new Error(`--state-dir ${stateDir} is in use by another netplugin`);
+      if (isBusy(err)) throw new Error(`--state-dir ${stateDir} is in use by another netplugin`);
       throw err;
     }
-    this.db.exec(SCHEMA);
     this.stmts = {
       get: this.db.prepare(`SELECT ${COLUMNS} FROM endpoints WHERE container_id = ? AND ifname = ?`),
-      hasContainer: this.db.prepare(`SELECT 1 FROM endpoints WHERE container_id = ? LIMIT 1`),
+      hasContainer: this.db.prepare('SELECT 1 FROM endpoints WHERE container_id = ? LIMIT 1'),
       all: this.db.prepare(`SELECT ${COLUMNS} FROM endpoints ORDER BY created_at`),
       insert: this.db.prepare(`INSERT INTO endpoints (container_id, ifname, ipv4, ipv6, host_veth, mac, netns, pod_name, pod_namespace, state, created_at)
         VALUES (@containerId, @ifname, @ipv4, @ipv6, @hostVeth, @mac, @netns, @podName, @podNamespace, @state, @createdAt)`),
-      setState: this.db.prepare(`UPDATE endpoints SET state = ? WHERE container_id = ? AND ifname = ?`),
-      remove: this.db.prepare(`DELETE FROM endpoints WHERE container_id = ? AND ifname = ?`),
-      getMeta: this.db.prepare(`SELECT value FROM meta WHERE key = ?`),
-      setMeta: this.db.prepare(`INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value`),
-      queueRelease: this.db.prepare(`INSERT OR REPLACE INTO cluster_releases (ip, container_id, ifname) VALUES (?, ?, ?)`),
-      queuedReleases: this.db.prepare(`SELECT ip, container_id AS containerId, ifname FROM cluster_releases ORDER BY rowid`),
-      releaseDone: this.db.prepare(`DELETE FROM cluster_releases WHERE ip = ?`),
+      setState: this.db.prepare('UPDATE endpoints SET state = ? WHERE container_id = ? AND ifname = ?'),
+      remove: this.db.prepare('DELETE FROM endpoints WHERE container_id = ? AND ifname = ?'),
+      getMeta: this.db.prepare('SELECT value FROM meta WHERE key = ?'),
+      setMeta: this.db.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value'),
+      queueRelease: this.db.prepare('INSERT OR REPLACE INTO cluster_releases (ip, container_id, ifname) VALUES (?, ?, ?)'),
+      queuedReleases: this.db.prepare('SELECT ip, container_id AS containerId, ifname FROM cluster_releases ORDER BY rowid'),
+      releaseDone: this.db.prepare('DELETE FROM cluster_releases WHERE ip = ?'),
     };
+  }
+
+  /**
+   * Refuses a newer schema before anything is written, takes the database for this process's life, then
+   * migrates. One daemon per state dir: the exclusive lock (taken by the first write) makes a second netplugin
+   * on the same dir fail here instead of handing out addresses from a pool it does not know is in use.
+   */
+  private openSchema(): void {
+    const version = this.schemaVersion();
+    if (version > SCHEMA_VERSION) {
+      throw new Error(`--state-dir ${this.stateDir} was written by a newer netplugin (schema version ${version}; this one knows up to ${SCHEMA_VERSION}): refusing to start, and the state dir is left as it is; run that release or a newer one`);
+    }
+    this.db.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA locking_mode = EXCLUSIVE');
+    this.db.exec('BEGIN IMMEDIATE; COMMIT');
+    for (let v = version; v < SCHEMA_VERSION; v++) {
+      this.transaction(() => {
+        this.db.exec(MIGRATIONS[v]);
+        this.db.exec(`PRAGMA user_version = ${v + 1}`);
+      });
+    }
+  }
+
+  schemaVersion(): number {
+    return Number((this.db.prepare('PRAGMA user_version').get() as { user_version: number }).user_version);
+  }
+
+  /** Runs `work` in one transaction: all of it is committed, or none of it. */
+  private transaction(work: () => void): void {
+    this.db.exec('BEGIN IMMEDIATE');
+    try {
+      work();
+      this.db.exec('COMMIT');
+    } catch (err) {
+      this.db.exec('ROLLBACK');
+      throw err;
+    }
   }
 
   get(containerId: string, ifname: string): EndpointRow | undefined {
@@ -90,20 +135,20 @@ export class Store {
   }
 
   all(): EndpointRow[] {
-    return this.stmts.all.all() as EndpointRow[];
+    return this.stmts.all.all() as unknown as EndpointRow[];
   }
 
   /** Inserts many records in one transaction (the benchmark fills 60 000 addresses with it). */
   insertMany(rows: EndpointRow[]): void {
-    this.db.transaction(() => rows.forEach((row) => this.stmts.insert.run(row)))();
+    this.transaction(() => rows.forEach((row) => this.stmts.insert.run(row as unknown as Record<string, SQLInputValue>)));
   }
 
   /** Inserts a record and moves the allocation cursor in one transaction. */
   insert(row: EndpointRow, cursor: Record<string, string>): void {
-    this.db.transaction(() => {
-      this.stmts.insert.run(row);
+    this.transaction(() => {
+      this.stmts.insert.run(row as unknown as Record<string, SQLInputValue>);
       for (const [k, v] of Object.entries(cursor)) this.stmts.setMeta.run(k, v);
-    })();
+    });
   }
 
   setState(containerId: string, ifname: string, state: EndpointRow['state']): void {
@@ -111,7 +156,7 @@ export class Store {
   }
 
   remove(containerId: string, ifname: string): boolean {
-    return this.stmts.remove.run(containerId, ifname).changes > 0;
+    return Number(this.stmts.remove.run(containerId, ifname).changes) > 0;
   }
 
   meta(key: string): string | undefined {
@@ -126,8 +171,8 @@ export class Store {
     this.stmts.queueRelease.run(ip, containerId, ifname);
   }
 
-  queuedReleases(): { ip: string; containerId: string; ifname: string }[] {
-    return this.stmts.queuedReleases.all() as { ip: string; containerId: string; ifname: string }[];
+  queuedReleases(): QueuedRelease[] {
+    return this.stmts.queuedReleases.all() as unknown as QueuedRelease[];
   }
 
   releaseDone(ip: string): void {

@@ -16,6 +16,8 @@ export interface NetpluginOptions {
   /** Runs it inside this named network namespace (a cluster test's node): its bridge and veths are there. */
   netns?: string;
   extraArgs?: string[];
+  /** A state dir to start from (copied): an earlier release's, for upgrade tests. */
+  seedState?: string;
 }
 
 export class TestNetplugin {
@@ -43,6 +45,7 @@ export class TestNetplugin {
   }
 
   async start(): Promise<void> {
+    if (this.opts.seedState && !fs.existsSync(this.stateDir)) fs.cpSync(this.opts.seedState, this.stateDir, { recursive: true });
     const stderrFile = path.join(this.dir, 'stderr.log');
     // its own process group, so that a Ctrl-C leaves it serving the DELs of the teardown
     const wrap = this.opts.netns ? ['ip', 'netns', 'exec', this.opts.netns] : (this.opts.wrap ?? []);

