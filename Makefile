@@ -24,7 +24,7 @@ deps:
 build: install
 	$(NODE) node_modules/typescript/bin/tsc -p tsconfig.json
 	cp test/support/kubelet/*.proto dist/test/support/kubelet/
-	$(NODE) scripts/bundle.js
+	$(NODE) scripts/build-bins.js
 
 test: build deps
 	$(MOCHA) $(MOCHA_OPTS) --recursive $(SUITES)

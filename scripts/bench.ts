@@ -11,7 +11,7 @@ import { randomUUID } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { addPod, delPod, request } from '../src/api/client';
+import { nodeClient } from '../src/api/axios-transport';
 import { Pool4 } from '../src/netplugin/ipam';
 import { Store } from '../src/netplugin/store';
 import { TestNetplugin } from '../test/support/netplugin';
@@ -125,13 +125,13 @@ const metric = (text: string, name: string) => Number(new RegExp(`^${name}(?:\\{
  */
 async function rssGrowth(np: TestNetplugin): Promise<{ warmup: number; cycles: number; baselineKiB: number; afterKiB: number; maxKiB: number; growthPct: number; heapUsedMiB: { baseline: number; after: number }; msPerCycle: number }> {
   const pod = await processNetns();
-  const client = { socket: np.socket, timeoutMs: 30_000 };
+  const client = nodeClient(np.socket, 30_000);
   const warmup = Math.min(3000, Math.max(200, Math.floor(CYCLES / 3)));
-  const heapMiB = async () => round(metric((await request(client, 'GET', '/metrics')).body, 'nodejs_heap_size_used_bytes') / 2 ** 20, 1);
+  const heapMiB = async () => round(metric(await client.metrics(), 'nodejs_heap_size_used_bytes') / 2 ** 20, 1);
   const cycle = async (i: number) => {
     const attr = { CNI_CONTAINERID: `cycle-${i}`, K8S_POD_INFRA_CONTAINER_ID: `cycle-${i}`, CNI_IFNAME: 'eth0', CNI_NETNS: pod.path, K8S_POD_NAME: 'cycle', K8S_POD_NAMESPACE: 'bench' };
-    await addPod(client, attr);
-    await delPod(client, attr);
+    await client.addPod(attr);
+    await client.delPod(attr);
   };
   try {
     for (let i = 0; i < warmup; i++) await cycle(i);

@@ -1,96 +1,100 @@
-import * as http from 'node:http';
-import * as net from 'node:net';
+// The netplugin's client, over whichever HTTP transport the caller's runtime does best: the exec'd adapter
+// (Bun) uses fetch (fetch-transport.ts), the Node side axios (axios-transport.ts). Every answer is decoded
+// by the zod contract in wire.ts, so both ends speak one schema.
+import * as z from 'zod/mini';
 import { CniError, ErrorCode } from '../cni/errors';
 import { describeIssues } from '../cni/schema';
-import * as z from 'zod/mini';
 import { type Endpoint, type GcRequest, type Health, type PodAttr, Routes, type RspAddPod, endpointSchema, healthSchema, rspAddPodSchema } from './wire';
+
+export interface Exchange {
+  method: 'GET' | 'POST';
+  path: string;
+  /** JSON text; sent with Content-Type: application/json, which contiv's router matches on. */
+  body?: string;
+}
+
+export interface Answer {
+  status: number;
+  body: string;
+}
+
+/** One HTTP/1.1 exchange over the netplugin's unix socket; failures to reach it are thrown as code 11. */
+export interface Transport {
+  readonly socket: string;
+  readonly timeoutMs: number;
+  exchange(e: Exchange): Promise<Answer>;
+}
+
+/** What a transport's failure means to a runtime: the netplugin is absent, slow or unreachable (code 11). */
+export function unreachable(socket: string, timeoutMs: number, err: { code?: string; name?: string; message?: string }): CniError {
+  if (err.name === 'TimeoutError' || err.name === 'AbortError' || err.code === 'ECONNABORTED' || err.code === 'ETIMEDOUT') {
+    return new CniError(ErrorCode.TryAgainLater, `netplugin did not answer within ${timeoutMs} ms on ${socket}`, 'is the netplugin daemon stopped or overloaded?');
+  }
+  if (err.code === 'ENOENT' || err.code === 'ECONNREFUSED' || err.code === 'FailedToOpenSocket') {
+    return new CniError(ErrorCode.TryAgainLater, `netplugin is not listening on ${socket}`, `${err.code}: is the netplugin daemon running?`);
+  }
+  return new CniError(ErrorCode.TryAgainLater, `cannot reach netplugin on ${socket}: ${err.message ?? err.code ?? 'unknown error'}`);
+}
 
 const KNOWN_CODES = new Set<number>(Object.values(ErrorCode));
 /** The spec's codes and plugin codes (100+) pass through; anything else from a netplugin is an I/O error. */
 const isCniCode = (n: number | undefined): n is number => n !== undefined && (KNOWN_CODES.has(n) || n >= 100);
 
-export interface ClientOptions {
-  socket: string;
-  timeoutMs: number;
-}
-
-interface RawResponse {
-  status: number;
-  body: string;
-}
-
-/** One HTTP/1.1 exchange over the unix socket; refusals and timeouts become code 11 naming the socket. */
-export function request(opts: ClientOptions, method: 'GET' | 'POST', path: string, body?: unknown): Promise<RawResponse> {
-  const payload = body === undefined ? undefined : JSON.stringify(body);
-  return new Promise((resolve, reject) => {
-    const req = http.request(
-      {
-        // our own connection and no Agent: an Agent parses the host name with node's IPv6 regex,
-        // which costs the exec'd adapter ~4 ms to compile
-        createConnection: () => net.createConnection({ path: opts.socket }),
-        method,
-        path,
-        // contiv's router matches on the content type.
-        headers: payload === undefined ? {} : { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(payload) },
-        timeout: opts.timeoutMs,
-      },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
-        res.on('error', reject);
-      },
-    );
-    req.on('timeout', () => req.destroy(new CniError(ErrorCode.TryAgainLater, `netplugin did not answer within ${opts.timeoutMs} ms on ${opts.socket}`)));
-    req.on('error', (err: NodeJS.ErrnoException) => {
-      if (err instanceof CniError) return reject(err);
-      if (err.code === 'ENOENT' || err.code === 'ECONNREFUSED') {
-        return reject(new CniError(ErrorCode.TryAgainLater, `netplugin is not listening on ${opts.socket}`, `${err.code}: is the netplugin daemon running?`));
-      }
-      reject(new CniError(ErrorCode.TryAgainLater, `cannot reach netplugin on ${opts.socket}: ${err.message}`));
-    });
-    req.end(payload);
-  });
-}
-
-/** POSTs to a contiv route and decodes RspAddPod; a non-zero `result` becomes a CniError with that code. */
-export async function callPod(opts: ClientOptions, route: string, body: PodAttr | GcRequest): Promise<RspAddPod> {
-  const res = await request(opts, 'POST', route, body);
-  let json: unknown;
+function parseJson(route: string, a: Answer): unknown {
   try {
-    json = JSON.parse(res.body);
+    return JSON.parse(a.body);
   } catch {
-    throw new CniError(ErrorCode.Io, `netplugin answered ${route} with HTTP ${res.status} and a body that is not JSON`, res.body.slice(0, 200));
-  }
-  const parsed = rspAddPodSchema.safeParse(json);
-  if (!parsed.success) throw new CniError(ErrorCode.Io, `netplugin answered ${route} with an invalid body`, describeIssues(parsed.error));
-  const rsp = parsed.data;
-  if ((rsp.result ?? 0) !== 0 || res.status !== 200) {
-    const code = isCniCode(rsp.result) ? rsp.result : ErrorCode.Io;
-    throw new CniError(code, rsp.errmsg || `netplugin answered ${route} with HTTP ${res.status}`, rsp.errinfo ?? '');
-  }
-  return rsp;
-}
-
-export const addPod = (o: ClientOptions, attr: PodAttr) => callPod(o, Routes.addPod, attr);
-export const delPod = (o: ClientOptions, attr: PodAttr) => callPod(o, Routes.delPod, attr);
-export const checkPod = (o: ClientOptions, attr: PodAttr) => callPod(o, Routes.checkPod, attr);
-export const gc = (o: ClientOptions, body: GcRequest) => callPod(o, Routes.gc, body);
-
-/** True when GET /healthz answers 200. */
-export async function healthy(opts: ClientOptions): Promise<boolean> {
-  try {
-    return (await request(opts, 'GET', Routes.healthz)).status === 200;
-  } catch {
-    return false;
+    throw new CniError(ErrorCode.Io, `netplugin answered ${route} with HTTP ${a.status} and a body that is not JSON`, a.body.slice(0, 200));
   }
 }
 
-async function getJson<T>(opts: ClientOptions, route: string, schema: z.ZodMiniType<T>): Promise<T> {
-  const res = await request(opts, 'GET', route);
-  if (res.status !== 200) throw new CniError(ErrorCode.Io, `netplugin answered GET ${route} with HTTP ${res.status}`, res.body.slice(0, 200));
-  return schema.parse(JSON.parse(res.body));
-}
+export class NetpluginClient {
+  constructor(private readonly transport: Transport) {}
 
-export const getHealth = (opts: ClientOptions): Promise<Health> => getJson(opts, Routes.healthz, healthSchema);
-export const getEndpoints = (opts: ClientOptions): Promise<Endpoint[]> => getJson(opts, Routes.endpoints, z.array(endpointSchema));
+  get socket(): string {
+    return this.transport.socket;
+  }
+
+  /** POSTs to a contiv route and decodes RspAddPod; a non-zero `result` becomes a CniError with that code. */
+  private async callPod(route: string, body: PodAttr | GcRequest): Promise<RspAddPod> {
+    const a = await this.transport.exchange({ method: 'POST', path: route, body: JSON.stringify(body) });
+    const parsed = rspAddPodSchema.safeParse(parseJson(route, a));
+    if (!parsed.success) throw new CniError(ErrorCode.Io, `netplugin answered ${route} with an invalid body`, describeIssues(parsed.error));
+    const rsp = parsed.data;
+    if ((rsp.result ?? 0) !== 0 || a.status !== 200) {
+      const code = isCniCode(rsp.result) ? rsp.result : ErrorCode.Io;
+      throw new CniError(code, rsp.errmsg || `netplugin answered ${route} with HTTP ${a.status}`, rsp.errinfo ?? '');
+    }
+    return rsp;
+  }
+
+  addPod = (attr: PodAttr) => this.callPod(Routes.addPod, attr);
+  delPod = (attr: PodAttr) => this.callPod(Routes.delPod, attr);
+  checkPod = (attr: PodAttr) => this.callPod(Routes.checkPod, attr);
+  gc = (body: GcRequest) => this.callPod(Routes.gc, body);
+
+  /** True when GET /healthz answers 200. */
+  async healthy(): Promise<boolean> {
+    try {
+      return (await this.transport.exchange({ method: 'GET', path: Routes.healthz })).status === 200;
+    } catch {
+      return false;
+    }
+  }
+
+  private async getJson<T>(route: string, schema: z.ZodMiniType<T>): Promise<T> {
+    const a = await this.transport.exchange({ method: 'GET', path: route });
+    if (a.status !== 200) throw new CniError(ErrorCode.Io, `netplugin answered GET ${route} with HTTP ${a.status}`, a.body.slice(0, 200));
+    const parsed = schema.safeParse(parseJson(route, a));
+    if (!parsed.success) throw new CniError(ErrorCode.Io, `netplugin answered GET ${route} with an invalid body`, describeIssues(parsed.error));
+    return parsed.data;
+  }
+
+  health = (): Promise<Health> => this.getJson(Routes.healthz, healthSchema);
+  endpoints = (): Promise<Endpoint[]> => this.getJson(Routes.endpoints, z.array(endpointSchema));
+
+  /** GET /metrics as text (Prometheus exposition). */
+  async metrics(): Promise<string> {
+    return (await this.transport.exchange({ method: 'GET', path: Routes.metrics })).body;
+  }
+}

@@ -1,7 +1,7 @@
 // bin/contivctl: the operator CLI.
 import * as path from 'node:path';
 import { Command } from 'commander';
-import { type ClientOptions, getEndpoints, getHealth } from '../api/client';
+import { nodeClient } from '../api/axios-transport';
 import { DEFAULT_SOCKET } from '../cni/config';
 import { doctor } from '../nodecheck/doctor';
 import { type Leak, analyze, fix, snapshot } from '../nodecheck/leaks';
@@ -9,7 +9,6 @@ import { installCni } from './install';
 
 const DEFAULT_BIN_DIR = '/opt/cni/bin';
 const DEFAULT_CONF_DIR = '/etc/cni/net.d';
-const client = (socket: string): ClientOptions => ({ socket, timeoutMs: 10_000 });
 const print = (text: string): void => void process.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
 const printJson = (v: unknown) => print(JSON.stringify(v, null, 2));
 
@@ -21,7 +20,7 @@ program
   .option('--socket <path>', 'netplugin socket', DEFAULT_SOCKET)
   .option('--json', 'print JSON')
   .action(async (o: { socket: string; json?: boolean }) => {
-    const endpoints = await getEndpoints(client(o.socket));
+    const endpoints = await nodeClient(o.socket).endpoints();
     if (o.json) return printJson(endpoints);
     const rows = endpoints.map((e) => [e.containerId.slice(0, 16), e.ifname, e.ipaddress, e.ipv6address ?? '-', e.hostVeth, e.state, e.podNamespace && e.podName ? `${e.podNamespace}/${e.podName}` : '-', e.netns]);
     printTable(['CONTAINER', 'IFNAME', 'IPV4', 'IPV6', 'HOST VETH', 'STATE', 'POD', 'NETNS'], rows);
@@ -36,13 +35,12 @@ program
   .option('--name <network>', 'network name', 'contiv')
   .option('--socket <path>', 'netplugin socket the plugin talks to', DEFAULT_SOCKET)
   .option('--log-file <path>', 'plugin log file')
-  .option('--mode <mode>', 'symlink: link this checkout\'s plugin; copy: ship node, the plugin and ffi-rs into the bin dir (for an init container)', 'symlink')
-  .option('--node <path>', 'copy mode: the node binary to ship', process.execPath)
+  .option('--mode <mode>', 'symlink: link the plugin where it is; copy: copy the self-contained executable into the bin dir (for an init container)', 'symlink')
+  .option('--plugin <path>', 'the plugin executable to install', path.join(__dirname, '../../../bin/contivk8s'))
   .option('--json', 'print JSON')
-  .action((o: { binDir: string; confDir: string; confName: string; name: string; socket: string; logFile?: string; mode: string; node: string; json?: boolean }) => {
+  .action((o: { binDir: string; confDir: string; confName: string; name: string; socket: string; logFile?: string; mode: string; plugin: string; json?: boolean }) => {
     if (o.mode !== 'symlink' && o.mode !== 'copy') throw new Error(`--mode ${o.mode}: expected symlink or copy`);
-    const repo = path.join(__dirname, '../../..');
-    const done = installCni({ ...o, networkName: o.name, mode: o.mode, plugin: path.join(repo, 'bin/contivk8s'), nodeModules: path.join(repo, 'node_modules') });
+    const done = installCni({ ...o, networkName: o.name, mode: o.mode });
     print(o.json ? JSON.stringify(done) : `installed ${done.plugin}${o.mode === 'copy' ? ' (self-contained copy)' : ''}\nwrote ${done.conf}`);
   });
 
@@ -72,11 +70,12 @@ program
   .option('--fix', 'remove what is provably ours and provably dead (default: report only)')
   .option('--json', 'print JSON')
   .action(async (o: { socket: string; fix?: boolean; json?: boolean }) => {
-    const scan = async () => analyze(snapshot(await getHealth(client(o.socket)), await getEndpoints(client(o.socket))));
+    const client = nodeClient(o.socket);
+    const scan = async () => analyze(snapshot(await client.health(), await client.endpoints()));
     const found = await scan();
     const fixed: { leak: Leak; action: string }[] = [];
     if (o.fix) {
-      for (const leak of found.filter((l) => l.fixable)) fixed.push({ leak, action: await fix(leak, client(o.socket)) });
+      for (const leak of found.filter((l) => l.fixable)) fixed.push({ leak, action: await fix(leak, client) });
     }
     const remaining = o.fix ? await scan() : found;
     if (o.json) printJson({ found, fixed, remaining });

@@ -1,29 +1,92 @@
 // The CNI plugin: exec'd by the runtime once per command with CNI_* in the environment and the network
 // configuration on stdin. It moves its own main thread into the pod's namespace, whatever form the runtime
 // named it in, and asks the netplugin to wire /proc/<own-pid>/ns/net, which every contiv netplugin understands.
+// Built by `bun build --compile` into one executable (see Makefile); it never hangs: whatever it waits on, it
+// answers one CNI result or error within the configured timeout plus a small margin.
 import * as fs from 'node:fs';
-import { type ClientOptions, addPod, checkPod, delPod, gc, healthy } from '../api/client';
-import type { PodAttr, RspAddPod } from '../api/wire';
-import { type NetConf, parseNetConf, replyVersion } from '../cni/config';
+import { NetpluginClient } from '../api/client';
+import { FetchTransport } from '../api/fetch-transport';
+import type { PodAttr } from '../api/wire';
+import { DEFAULT_TIMEOUT_MS, type NetConf, parseNetConf, peekConfig } from '../cni/config';
 import { type CniEnv, parseEnv } from '../cni/env';
 import { CniError, ErrorCode, PluginErrorCode, asCniError } from '../cni/errors';
 import { prevResultAddresses, renderResult } from '../cni/result';
 import { SUPPORTED_VERSIONS, requireCommandInVersion } from '../cni/version';
-import { appendLogLine } from '../log/jsonl';
+import { type Level, appendLogLine } from '../log/jsonl';
 import { type NetnsHandle, enterNetns, nsIdOf, openNetns, sameNs } from '../netns/netns';
 import { procNetnsPath, runtimeConvention } from '../netns/path';
 
-interface Outcome {
-  stdout?: unknown;
-  rewrittenNetns?: string;
+declare const Bun: { stdin: { stream(): ReadableStream<Uint8Array> } };
+
+/** Failures are logged even without a logFile in the config (or with no config at all): here, unless overridden. */
+export const DEFAULT_ERROR_LOG = '/var/log/contiv/contivk8s.log';
+/** Time left after the timeout for the error to be written before the deadline ends the process. */
+const DEADLINE_MARGIN_MS = 250;
+/** A network configuration is a few KiB; more is refused rather than read into memory. */
+const MAX_STDIN_BYTES = 4 << 20;
+
+const started = performance.now();
+let env: CniEnv | undefined;
+let conf: NetConf | undefined;
+let replyVersion = '1.1.0';
+let rawLogFile: string | undefined;
+/** What the run is waiting on, for the deadline's message. */
+let waitingOn = 'the network configuration on stdin';
+let answered = false;
+
+function log(level: Level, message: string, meta: Record<string, unknown>): void {
+  // every failure leaves a trace: in the config's logFile, else (config unusable or silent) the error log
+  const file = conf?.logFile ?? (level === 'error' ? (rawLogFile ?? process.env.CONTIVK8S_ERROR_LOG ?? DEFAULT_ERROR_LOG) : undefined);
+  if (file) appendLogLine(file, conf?.logLevel ?? 'info', level, message, { pid: process.pid, command: env?.command, containerId: env?.containerId, ...meta });
 }
 
-function clientOptions(conf: NetConf): ClientOptions {
-  return { socket: conf.socket, timeoutMs: conf.timeoutMs };
+const elapsedMs = () => Math.round((performance.now() - started) * 100) / 100;
+
+/** Writes what this run answers (one JSON document, or nothing for a DEL/CHECK/GC/STATUS that succeeded), logs a failure, and exits. */
+function answer(value: unknown, err?: CniError): void {
+  if (answered) return;
+  answered = true;
+  if (err) log('error', `${env?.command ?? 'CNI'} failed: ${err.message}`, { netns: env?.netns, code: err.code, details: err.details, durationMs: elapsedMs(), outcome: 'error' });
+  try {
+    if (value !== undefined) fs.writeSync(1, `${JSON.stringify(value)}\n`);
+  } catch {
+    /* the runtime closed our stdout: the exit status still tells */
+  }
+  process.exit(err ? 1 : 0);
+}
+
+const fail = (err: unknown) => {
+  const e = asCniError(err);
+  answer(e.toJSON(replyVersion), e);
+};
+
+let deadline: ReturnType<typeof setTimeout> | undefined;
+/** Ends the run, whatever it is waiting on, `timeoutMs` (plus the margin) after it started. */
+function armDeadline(timeoutMs: number, socket?: string): void {
+  clearTimeout(deadline);
+  deadline = setTimeout(() => {
+    const msg = `contivk8s did not finish within ${timeoutMs} ms: still waiting on ${waitingOn}`;
+    fail(new CniError(waitingOn.startsWith('the netplugin') ? ErrorCode.TryAgainLater : ErrorCode.Io, msg, socket ? `socket ${socket}` : ''));
+  }, Math.max(0, timeoutMs + DEADLINE_MARGIN_MS - (performance.now() - started)));
+}
+
+async function readStdin(): Promise<string> {
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  const reader = Bun.stdin.stream().getReader();
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.length;
+    if (size > MAX_STDIN_BYTES) throw new CniError(ErrorCode.Decode, `network configuration on stdin is larger than ${MAX_STDIN_BYTES} bytes`);
+    chunks.push(value);
+  }
+  return Buffer.concat(chunks).toString('utf8');
 }
 
 /** Opens CNI_NETNS, refuses the plugin's own (host) namespace, and moves the main thread into it. */
 function enterPodNetns(path: string): NetnsHandle {
+  waitingOn = `the network namespace ${path}`;
   const ns = openNetns(path, 'the plugin');
   try {
     if (sameNs(ns, nsIdOf('/proc/self/ns/net'))) {
@@ -37,26 +100,36 @@ function enterPodNetns(path: string): NetnsHandle {
   }
 }
 
-function podAttr(env: CniEnv, ns?: NetnsHandle): PodAttr {
+function podAttr(e: CniEnv, ns?: NetnsHandle): PodAttr {
   return {
-    K8S_POD_NAME: env.args.K8S_POD_NAME,
-    K8S_POD_NAMESPACE: env.args.K8S_POD_NAMESPACE,
-    K8S_POD_INFRA_CONTAINER_ID: env.args.K8S_POD_INFRA_CONTAINER_ID ?? env.containerId,
-    K8S_POD_UID: env.args.K8S_POD_UID,
-    CNI_CONTAINERID: env.containerId,
-    CNI_IFNAME: env.ifname,
-    ...(ns ? { CNI_NETNS: procNetnsPath(process.pid), CONTIV_NETNS_DEV: ns.dev, CONTIV_NETNS_INODE: ns.ino, CONTIV_ORIG_NETNS: env.netns } : {}),
+    K8S_POD_NAME: e.args.K8S_POD_NAME,
+    K8S_POD_NAMESPACE: e.args.K8S_POD_NAMESPACE,
+    K8S_POD_INFRA_CONTAINER_ID: e.args.K8S_POD_INFRA_CONTAINER_ID ?? e.containerId,
+    K8S_POD_UID: e.args.K8S_POD_UID,
+    CNI_CONTAINERID: e.containerId,
+    CNI_IFNAME: e.ifname,
+    ...(ns ? { CNI_NETNS: procNetnsPath(process.pid), CONTIV_NETNS_DEV: ns.dev, CONTIV_NETNS_INODE: ns.ino, CONTIV_ORIG_NETNS: e.netns } : {}),
   };
 }
 
-async function cmdAdd(env: CniEnv, conf: NetConf): Promise<Outcome> {
-  const ns = enterPodNetns(env.netns);
+function netplugin(c: NetConf): NetpluginClient {
+  waitingOn = `the netplugin on ${c.socket}`;
+  return new NetpluginClient(new FetchTransport(c.socket, c.timeoutMs));
+}
+
+interface Outcome {
+  stdout?: unknown;
+  rewrittenNetns?: string;
+}
+
+async function cmdAdd(e: CniEnv, c: NetConf): Promise<Outcome> {
+  const ns = enterPodNetns(e.netns);
   // We stay in the namespace (and keep the fd) until the netplugin has answered.
-  const rsp: RspAddPod = await addPod(clientOptions(conf), podAttr(env, ns));
+  const rsp = await netplugin(c).addPod(podAttr(e, ns));
   if (!rsp.ipaddress) throw new CniError(ErrorCode.Io, 'netplugin answered AddPod without an IP address');
-  const result = renderResult(conf.cniVersion, {
+  const result = renderResult(c.cniVersion, {
     hostInterface: { name: rsp.hostveth ?? '' },
-    podInterface: { name: env.ifname, mac: rsp.mac, sandbox: env.netns },
+    podInterface: { name: e.ifname, mac: rsp.mac, sandbox: e.netns },
     ipv4: { address: rsp.ipaddress, gateway: rsp.gateway },
     ...(rsp.ipv6address ? { ipv6: { address: rsp.ipv6address, gateway: rsp.ipv6gateway } } : {}),
     defaultRoute: rsp.defaultroute !== false, // contiv's netplugin always routes
@@ -64,30 +137,30 @@ async function cmdAdd(env: CniEnv, conf: NetConf): Promise<Outcome> {
   return { stdout: result, rewrittenNetns: procNetnsPath(process.pid) };
 }
 
-async function cmdDel(env: CniEnv, conf: NetConf, log: Logger): Promise<Outcome> {
-  // DEL must free the IP and the host veth even when the namespace is already gone (kubernetes #57465):
+async function cmdDel(e: CniEnv, c: NetConf): Promise<Outcome> {
+  // DEL must free the IP and the host veth even when the namespace is gone or unusable (kubernetes #57465):
   // an empty, vanished or unusable CNI_NETNS is sent as no namespace at all.
   let ns: NetnsHandle | undefined;
-  if (env.netns) {
+  if (e.netns) {
     try {
-      ns = enterPodNetns(env.netns);
+      ns = enterPodNetns(e.netns);
     } catch (err) {
-      log('warn', 'DEL without namespace', { netns: env.netns, reason: asCniError(err).message });
+      log('warn', 'DEL without namespace', { netns: e.netns, reason: asCniError(err).message });
     }
   }
-  await delPod(clientOptions(conf), podAttr(env, ns));
+  await netplugin(c).delPod(podAttr(e, ns));
   return { rewrittenNetns: ns ? procNetnsPath(process.pid) : '' };
 }
 
-async function cmdCheck(env: CniEnv, conf: NetConf): Promise<Outcome> {
-  if (!conf.prevResult) throw new CniError(ErrorCode.InvalidConfig, 'CHECK needs prevResult in the network configuration');
-  const ns = enterPodNetns(env.netns);
-  const rsp = await checkPod(clientOptions(conf), podAttr(env, ns));
+async function cmdCheck(e: CniEnv, c: NetConf): Promise<Outcome> {
+  if (!c.prevResult) throw new CniError(ErrorCode.InvalidConfig, 'CHECK needs prevResult in the network configuration');
+  const ns = enterPodNetns(e.netns);
+  const rsp = await netplugin(c).checkPod(podAttr(e, ns));
   const observed = new Set(rsp.observed ?? []);
-  const expected = prevResultAddresses(conf.prevResult, env.ifname);
+  const expected = prevResultAddresses(c.prevResult, e.ifname);
   const missing = expected.filter((a) => !observed.has(a));
   if (missing.length) {
-    throw new CniError(PluginErrorCode.CheckFailed, `${env.ifname} in ${env.netns} lacks ${missing.join(', ')}`, `found: ${[...observed].join(', ') || 'none'}`);
+    throw new CniError(PluginErrorCode.CheckFailed, `${e.ifname} in ${e.netns} lacks ${missing.join(', ')}`, `found: ${[...observed].join(', ') || 'none'}`);
   }
   if (rsp.ipaddress && !expected.includes(rsp.ipaddress)) {
     throw new CniError(PluginErrorCode.CheckFailed, `prevResult does not carry the allocated address ${rsp.ipaddress}`);
@@ -95,80 +168,58 @@ async function cmdCheck(env: CniEnv, conf: NetConf): Promise<Outcome> {
   return { rewrittenNetns: procNetnsPath(process.pid) };
 }
 
-async function cmdGc(conf: NetConf): Promise<Outcome> {
-  if (!conf.validAttachments) {
+async function cmdGc(c: NetConf): Promise<Outcome> {
+  if (!c.validAttachments) {
     throw new CniError(ErrorCode.InvalidConfig, 'GC needs cni.dev/valid-attachments', 'without it every attachment would be freed');
   }
-  await gc(clientOptions(conf), { validAttachments: conf.validAttachments });
+  await netplugin(c).gc({ validAttachments: c.validAttachments });
   return {};
 }
 
-async function cmdStatus(conf: NetConf): Promise<Outcome> {
-  if (!(await healthy(clientOptions(conf)))) {
-    throw new CniError(ErrorCode.PluginNotAvailable, `netplugin is not available on ${conf.socket}`);
+async function cmdStatus(c: NetConf): Promise<Outcome> {
+  if (!(await netplugin(c).healthy())) {
+    throw new CniError(ErrorCode.PluginNotAvailable, `netplugin is not available on ${c.socket}`);
   }
   return {};
 }
 
-type Logger = (level: 'error' | 'warn' | 'info', message: string, meta: Record<string, unknown>) => void;
-
-function write(value: unknown): void {
-  fs.writeSync(1, JSON.stringify(value) + '\n');
-}
-
-async function main(): Promise<number> {
-  const started = process.hrtime.bigint();
-  let stdin = '';
-  try {
-    stdin = fs.readFileSync(0, 'utf8');
-  } catch {
-    /* no stdin: an empty config, reported below */
-  }
-  const cniVersion = replyVersion(stdin);
-  let conf: NetConf | undefined;
-  let env: CniEnv | undefined;
-  const log: Logger = (level, message, meta) => {
-    if (conf?.logFile) appendLogLine(conf.logFile, conf.logLevel, level, message, { pid: process.pid, command: env?.command, containerId: env?.containerId, ...meta });
-  };
-  try {
-    env = parseEnv(process.env);
-    if (env.command === 'VERSION') {
-      write({ cniVersion, supportedVersions: SUPPORTED_VERSIONS });
-      return 0;
-    }
-    conf = parseNetConf(stdin);
-    requireCommandInVersion(env.command, conf.cniVersion);
-    const outcome = await dispatch(env, conf, log);
-    if (outcome.stdout !== undefined) write(outcome.stdout);
-    log('info', `${env.command} ok`, { netns: env.netns, convention: env.netns ? runtimeConvention(env.netns) : undefined, rewrittenNetns: outcome.rewrittenNetns, durationMs: elapsedMs(started), outcome: 'ok' });
-    return 0;
-  } catch (err) {
-    const e = asCniError(err);
-    write(e.toJSON(cniVersion));
-    log('error', `${env?.command ?? 'CNI'} failed: ${e.message}`, { netns: env?.netns, code: e.code, details: e.details, durationMs: elapsedMs(started), outcome: 'error' });
-    return 1;
-  }
-}
-
-function dispatch(env: CniEnv, conf: NetConf, log: Logger): Promise<Outcome> {
-  switch (env.command) {
+function dispatch(e: CniEnv, c: NetConf): Promise<Outcome> {
+  switch (e.command) {
     case 'ADD':
-      return cmdAdd(env, conf);
+      return cmdAdd(e, c);
     case 'DEL':
-      return cmdDel(env, conf, log);
+      return cmdDel(e, c);
     case 'CHECK':
-      return cmdCheck(env, conf);
+      return cmdCheck(e, c);
     case 'GC':
-      return cmdGc(conf);
+      return cmdGc(c);
     case 'STATUS':
-      return cmdStatus(conf);
+      return cmdStatus(c);
     case 'VERSION':
       throw new Error('unreachable: VERSION is answered before the config is read');
   }
 }
 
-function elapsedMs(since: bigint): number {
-  return Math.round(Number(process.hrtime.bigint() - since) / 1e4) / 100;
+async function main(): Promise<void> {
+  // until the config says otherwise, the default timeout bounds even a runtime that never closes stdin
+  armDeadline(DEFAULT_TIMEOUT_MS);
+  let stdin = '';
+  try {
+    stdin = await readStdin();
+  } finally {
+    ({ replyVersion, logFile: rawLogFile } = peekConfig(stdin));
+  }
+  env = parseEnv(process.env);
+  if (env.command === 'VERSION') return answer({ cniVersion: replyVersion, supportedVersions: SUPPORTED_VERSIONS });
+  conf = parseNetConf(stdin);
+  armDeadline(conf.timeoutMs, conf.socket);
+  requireCommandInVersion(env.command, conf.cniVersion);
+  const outcome = await dispatch(env, conf);
+  log('info', `${env.command} ok`, { netns: env.netns, convention: env.netns ? runtimeConvention(env.netns) : undefined, rewrittenNetns: outcome.rewrittenNetns, durationMs: elapsedMs(), outcome: 'ok' });
+  answer(outcome.stdout);
 }
 
-main().then((code) => process.exit(code));
+// a bug must still answer one CNI error, never a stack trace or a third exit status
+process.on('uncaughtException', fail);
+process.on('unhandledRejection', fail);
+main().catch(fail);

@@ -5,6 +5,8 @@ import { type CniVersion, LATEST_VERSION, isSupportedVersion, requireSupportedVe
 
 export const DEFAULT_SOCKET = '/run/contiv/contiv-cni.sock';
 export const DEFAULT_TIMEOUT_MS = 30_000;
+/** A runtime waits minutes at most; a longer timeout would also overflow a timer. */
+export const MAX_TIMEOUT_MS = 600_000;
 
 const ipConfigSchema = z.looseObject({
   address: z.string(),
@@ -22,14 +24,15 @@ const netConfSchema = z.looseObject({
   name: z.optional(z.string()),
   type: z.optional(z.string()),
   socket: z.optional(z.string().check(z.minLength(1))),
-  logFile: z.optional(z.string()),
+  logFile: z.optional(z.string().check(z.refine((f) => f.startsWith('/'), 'must be an absolute path'))),
   logLevel: z.optional(z.enum(['error', 'warn', 'info', 'debug'])),
-  timeoutMs: z.optional(z.number().check(z.int(), z.positive())),
+  timeoutMs: z.optional(z.number().check(z.int(), z.positive(), z.lte(MAX_TIMEOUT_MS))),
   args: z.optional(z.record(z.string(), z.unknown())),
   runtimeConfig: z.optional(z.record(z.string(), z.unknown())),
   prevResult: z.optional(prevResultSchema),
-  'cni.dev/valid-attachments': z.optional(z.array(attachmentSchema)),
-  'cni.dev/attachments': z.optional(z.array(attachmentSchema)),
+  // libcni (v1.2+: containerd, CRI-O's ocicni) sends null, not [], when no attachment is valid
+  'cni.dev/valid-attachments': z.optional(z.nullable(z.array(attachmentSchema))),
+  'cni.dev/attachments': z.optional(z.nullable(z.array(attachmentSchema))),
 });
 export type PrevResult = z.infer<typeof prevResultSchema>;
 export type Attachment = z.infer<typeof attachmentSchema>;
@@ -53,18 +56,33 @@ function decodeJson(stdin: string): unknown {
   }
 }
 
-/**
- * The cniVersion to answer in even when the config is unusable: the requested one when we speak it,
- * so that an error for a malformed config still has the caller's shape.
- */
-export function replyVersion(stdin: string): string {
+/** What can be read from the configuration before it is validated, so that even its refusal is answered and logged. */
+export interface ConfigPeek {
+  /** The cniVersion to answer in: the requested one when we speak it, so an error has the caller's shape. */
+  replyVersion: string;
+  /** The configuration's logFile, when it names an absolute path. */
+  logFile?: string;
+}
+
+export function peekConfig(stdin: string): ConfigPeek {
+  let raw: { cniVersion?: unknown; logFile?: unknown } | undefined;
   try {
-    const v = (JSON.parse(stdin) as { cniVersion?: unknown }).cniVersion;
-    if (typeof v === 'string' && isSupportedVersion(v)) return v;
+    const parsed: unknown = JSON.parse(stdin);
+    if (parsed !== null && typeof parsed === 'object') raw = parsed;
   } catch {
-    /* fall through to the latest */
+    /* undecodable: the latest version, no log file of its own */
   }
-  return LATEST_VERSION;
+  const v = raw?.cniVersion;
+  return {
+    replyVersion: typeof v === 'string' && isSupportedVersion(v) ? v : LATEST_VERSION,
+    ...(typeof raw?.logFile === 'string' && raw.logFile.startsWith('/') ? { logFile: raw.logFile } : {}),
+  };
+}
+
+/** GC's list: null is the empty list (nothing is valid); absent stays absent, and GC refuses to run without it. */
+function validAttachments(valid: Attachment[] | null | undefined, spec110: Attachment[] | null | undefined): Attachment[] | undefined {
+  const list = valid !== undefined ? valid : spec110;
+  return list === undefined ? undefined : (list ?? []);
 }
 
 /** Decodes and validates the network configuration a runtime writes on stdin. */
@@ -89,6 +107,6 @@ export function parseNetConf(stdin: string): NetConf {
     logLevel: c.logLevel ?? 'info',
     timeoutMs: c.timeoutMs ?? DEFAULT_TIMEOUT_MS,
     prevResult: c.prevResult,
-    validAttachments: c['cni.dev/valid-attachments'] ?? c['cni.dev/attachments'],
+    validAttachments: validAttachments(c['cni.dev/valid-attachments'], c['cni.dev/attachments']),
   };
 }

@@ -1,15 +1,22 @@
-// The two libc calls node has no binding for, through ffi-rs. Loaded on first use only: the adapter's
-// VERSION/STATUS paths never pay for the native module.
+// The two libc calls neither runtime has a binding for (setns and the NS_GET_NSTYPE ioctl), through ffi-rs.
+// Loaded on first use only: the adapter's VERSION/STATUS paths never pay for the native module.
 import type * as FfiRs from 'ffi-rs';
 
 export const CLONE_NEWNET = 0x40000000;
 // NS_GET_NSTYPE = _IO(0xb7, 0x3) (linux/nsfs.h, Linux >= 4.11): the CLONE_NEW* type of an nsfs fd.
 const NS_GET_NSTYPE = 0xb703;
 
-let ffi: typeof FfiRs | undefined;
-function libc(): typeof FfiRs {
+/** The N-API binding under ffi-rs's JS loader: `open` and `load` are all we call. */
+type FfiBinding = Pick<typeof FfiRs, 'open' | 'load' | 'DataType'>;
+
+let ffi: FfiBinding | undefined;
+function libc(): FfiBinding {
   if (!ffi) {
-    ffi = require('ffi-rs') as typeof FfiRs;
+    // ffi-rs's binding for linux x64 glibc (the platform this project pins its runtimes for), required by
+    // its package name rather than through ffi-rs's loader: the loader probes every platform's file (~4 ms
+    // of each adapter exec under Bun), and a literal name is what lets `bun build --compile` embed the
+    // binding in the executable.
+    ffi = require('@yuuang/ffi-rs-linux-x64-gnu') as FfiBinding;
     ffi.open({ library: 'libc', path: '' });
   }
   return ffi;
@@ -22,7 +29,7 @@ export interface Syscall {
 
 function call(funcName: string, paramsType: FfiRs.DataType[], paramsValue: unknown[]): Syscall {
   const f = libc();
-  const r = f.load({ library: 'libc', funcName, retType: f.DataType.I32, paramsType, paramsValue, errno: true }) as unknown as { value: number; errnoCode: number };
+  const r = f.load({ library: 'libc', funcName, retType: f.DataType.I32, paramsType, paramsValue, errno: true, freeResultMemory: false }) as unknown as { value: number; errnoCode: number };
   return { value: r.value, errno: r.value < 0 ? r.errnoCode : 0 };
 }
 

@@ -37,37 +37,64 @@ function missingProcessMessage(path: string, pid: number, whoSees: string): CniE
   );
 }
 
+const { O_RDONLY, O_NONBLOCK, O_NOCTTY } = fs.constants;
+// O_NONBLOCK: never wait on the file (a FIFO's open blocks until a writer comes); O_NOCTTY: a terminal
+// never becomes ours (both runtimes add O_CLOEXEC to every open)
+const OPEN_FLAGS = O_RDONLY | O_NONBLOCK | O_NOCTTY;
+const NOT_NSFS_HINT = 'expected an nsfs file such as /proc/<pid>/ns/net or /var/run/netns/<name>';
+
+function fileKind(st: fs.Stats): string {
+  if (st.isFIFO()) return 'a FIFO';
+  if (st.isDirectory()) return 'a directory';
+  if (st.isSocket()) return 'a socket';
+  if (st.isCharacterDevice() || st.isBlockDevice()) return 'a device';
+  return 'not a regular file';
+}
+
+function accessError(err: unknown, path: string, pid: number | undefined, whoSees: string): CniError {
+  const e = err as NodeJS.ErrnoException;
+  if (e.code === 'ENOENT' && pid !== undefined && !fs.existsSync(`/proc/${pid}`)) return missingProcessMessage(path, pid, whoSees);
+  if (e.code === 'ENOENT') return new CniError(ErrorCode.ContainerUnknown, `network namespace ${path} does not exist`);
+  if (e.code === 'EACCES' || e.code === 'EPERM') return new CniError(ErrorCode.Io, `permission denied opening ${path}`, SYS_PTRACE_HINT);
+  if (e.code === 'ELOOP' || e.code === 'ENAMETOOLONG' || e.code === 'ENOTDIR' || e.code === 'ENXIO') {
+    return new CniError(ErrorCode.InvalidEnv, `${path.length > 200 ? `${path.slice(0, 200)}...` : path} is not a usable namespace path (${e.code})`, NOT_NSFS_HINT);
+  }
+  return new CniError(ErrorCode.Io, `cannot open network namespace ${path}: ${e.message}`);
+}
+
 /**
  * Opens `path` and proves it is a network namespace (an nsfs file whose NS_GET_NSTYPE is CLONE_NEWNET):
- * `/etc/passwd` and `/proc/self/ns/mnt` are refused before anything is changed.
- * `whoSees` names the process for PID-namespace hints ("the plugin", "netplugin").
+ * `/etc/passwd` and `/proc/self/ns/mnt` are refused before anything is changed. The path is judged before
+ * it is opened and never waited on: nsfs files (and the /proc links to them) are regular files, so a FIFO,
+ * a socket, a directory or a device is refused without being opened (opening a FIFO would block until a
+ * writer came; opening a device can act on it). `whoSees` names the process for PID-namespace hints.
  */
 export function openNetns(path: string, whoSees = 'this process'): NetnsHandle {
   const form = classifyNetnsPath(path);
   if (!form) {
     throw new CniError(ErrorCode.InvalidEnv, `network namespace path ${JSON.stringify(path)} is not absolute`);
   }
+  const pid = form.kind === 'proc-pid' || form.kind === 'proc-task' ? form.pid : undefined;
   let fd: number;
   try {
-    fd = fs.openSync(path, fs.constants.O_RDONLY) // libuv sets O_CLOEXEC;
+    const st = fs.statSync(path);
+    if (!st.isFile()) throw new CniError(ErrorCode.InvalidEnv, `${path} is not a namespace file: it is ${fileKind(st)}`, NOT_NSFS_HINT);
+    fd = fs.openSync(path, OPEN_FLAGS);
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    const pid = form.kind === 'proc-pid' || form.kind === 'proc-task' ? form.pid : undefined;
-    if (code === 'ENOENT' && pid !== undefined && !fs.existsSync(`/proc/${pid}`)) throw missingProcessMessage(path, pid, whoSees);
-    if (code === 'ENOENT') throw new CniError(ErrorCode.ContainerUnknown, `network namespace ${path} does not exist`);
-    if (code === 'EACCES' || code === 'EPERM') throw new CniError(ErrorCode.Io, `permission denied opening ${path}`, SYS_PTRACE_HINT);
-    throw new CniError(ErrorCode.Io, `cannot open network namespace ${path}: ${(err as Error).message}`);
+    throw err instanceof CniError ? err : accessError(err, path, pid, whoSees);
   }
   try {
+    const st = fs.fstatSync(fd);
+    // the path may have been replaced between the stat and the open
+    if (!st.isFile()) throw new CniError(ErrorCode.InvalidEnv, `${path} is not a namespace file: it is ${fileKind(st)}`, NOT_NSFS_HINT);
     const type = namespaceType(fd);
     if (type.errno === Errno.ENOTTY || type.errno === Errno.EINVAL) {
-      throw new CniError(ErrorCode.InvalidEnv, `${path} is not a namespace file`, 'expected an nsfs file such as /proc/<pid>/ns/net or /var/run/netns/<name>');
+      throw new CniError(ErrorCode.InvalidEnv, `${path} is not a namespace file`, NOT_NSFS_HINT);
     }
     if (type.errno) throw new CniError(ErrorCode.Io, `cannot inspect ${path}: errno ${type.errno}`);
     if (type.value !== CLONE_NEWNET) {
       throw new CniError(ErrorCode.InvalidEnv, `${path} is a namespace but not a network namespace`, `NS_GET_NSTYPE returned 0x${type.value.toString(16)}, expected CLONE_NEWNET`);
     }
-    const st = fs.fstatSync(fd);
     return { path, fd, dev: st.dev, ino: st.ino, close: () => fs.closeSync(fd) };
   } catch (err) {
     fs.closeSync(fd);

@@ -1,7 +1,7 @@
 // The netplugin reaches a pod's namespace the contiv way, by the PID in /proc/<pid>/ns/net, and proves
 // it is looking at the namespace the adapter verified (same inode) before touching it.
 import { CniError, ErrorCode } from '../cni/errors';
-import { HOST_PID_HINT, type NetnsHandle, openNetns } from '../netns/netns';
+import { HOST_PID_HINT, type NetnsHandle, nsIdOf, openNetns, sameNs } from '../netns/netns';
 import { classifyNetnsPath } from '../netns/path';
 
 export interface PodNetns {
@@ -19,6 +19,12 @@ export function resolvePodNetns(netns: string | undefined, expected?: { dev?: nu
   if (expected?.ino !== undefined && (ns.ino !== expected.ino || (expected.dev !== undefined && ns.dev !== expected.dev))) {
     ns.close();
     throw new CniError(ErrorCode.Io, `netplugin sees a different namespace at ${netns} (inode ${ns.ino}) than the plugin entered (inode ${expected.ino})`, HOST_PID_HINT);
+  }
+  // whoever reaches the socket, the daemon never wires its own (the host's) namespace as a pod: that would
+  // put eth0 and a default route via the pod gateway on the host
+  if (sameNs(ns, nsIdOf('/proc/self/ns/net'))) {
+    ns.close();
+    throw new CniError(ErrorCode.InvalidEnv, `${netns} is the netplugin's own network namespace (the host's), not a pod's`, 'refusing to wire it; nothing was changed');
   }
   return { pid: form.pid, ns };
 }

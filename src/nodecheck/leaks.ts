@@ -5,7 +5,7 @@
 // no namespace, no record).
 import { execFileSync } from 'node:child_process';
 import * as path from 'node:path';
-import { type ClientOptions, delPod } from '../api/client';
+import type { NetpluginClient } from '../api/client';
 import type { Endpoint, Health } from '../api/wire';
 import { type NetnsInfo, type NsAddress, listNetns, netnsAddresses, netnsInodeAt } from '../netns/inventory';
 import { inCidr } from '../netplugin/ip';
@@ -105,7 +105,7 @@ export function snapshot(health: Health, endpoints: Endpoint[]): NodeSnapshot {
 const NETNS_DIRS = ['/var/run/netns', '/run/netns'];
 
 /** Undoes one fixable leak; returns what it did. */
-export async function fix(leak: Leak, client: ClientOptions): Promise<string> {
+export async function fix(leak: Leak, client: NetpluginClient): Promise<string> {
   switch (leak.kind) {
     case 'orphan-netns':
       for (const m of leak.mounts) {
@@ -115,7 +115,7 @@ export async function fix(leak: Leak, client: ClientOptions): Promise<string> {
       }
       return `unmounted ${leak.mounts.join(', ')}: net:[${leak.inode}] is freed with its addresses`;
     case 'stale-allocation':
-      await delPod(client, { CNI_CONTAINERID: leak.containerId, K8S_POD_INFRA_CONTAINER_ID: leak.containerId, CNI_IFNAME: leak.ifname, CNI_NETNS: '' });
+      await client.delPod({ CNI_CONTAINERID: leak.containerId, K8S_POD_INFRA_CONTAINER_ID: leak.containerId, CNI_IFNAME: leak.ifname, CNI_NETNS: '' });
       return `released ${leak.ip} of ${leak.containerId}/${leak.ifname} through the netplugin`;
     case 'orphan-veth':
       execFileSync('ip', ['link', 'del', leak.hostVeth]);

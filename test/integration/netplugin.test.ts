@@ -4,7 +4,6 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as http from 'node:http';
 import { expect } from 'chai';
-import { request } from '../../src/api/client';
 import { ErrorCode, PluginErrorCode } from '../../src/cni/errors';
 import { cniEnv, runAdapter } from '../support/adapter';
 import { TestNetplugin } from '../support/netplugin';
@@ -238,7 +237,7 @@ describe('integration: adapter + netplugin on the real kernel', () => {
     }
     expect((await post(np.socket, '/ContivCNI.Nope', '{}')).status).to.equal(404);
     expect(await np.endpoints()).to.deep.equal([]);
-    const metrics = (await request({ socket: np.socket, timeoutMs: 5000 }, 'GET', '/metrics')).body;
+    const metrics = await np.client.metrics();
     expect(metrics).to.include('contiv_netplugin_errors_total{route="/ContivCNI.AddPod",code="6"} 1');
     expect(metrics).to.match(/contiv_netplugin_adds_total \d+/);
     expect(metrics).to.include('contiv_netplugin_ips_in_use 0');

@@ -3,7 +3,8 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { getEndpoints, healthy } from '../../src/api/client';
+import { nodeClient } from '../../src/api/axios-transport';
+import type { NetpluginClient } from '../../src/api/client';
 import type { Endpoint } from '../../src/api/wire';
 import { BIN, hostLinkNames, tryRun, uniq } from './sys';
 
@@ -55,7 +56,7 @@ export class TestNetplugin {
     this.child = child;
     for (let i = 0; i < 300; i++) {
       if (child.exitCode !== null) throw new Error(`netplugin exited ${child.exitCode}: ${stderr()}`);
-      if (await healthy({ socket: this.socket, timeoutMs: 500 })) return;
+      if (await nodeClient(this.socket, 500).healthy()) return;
       await new Promise((r) => setTimeout(r, 20));
     }
     throw new Error(`netplugin not ready on ${this.socket}: ${stderr()}`);
@@ -81,8 +82,13 @@ export class TestNetplugin {
     return code;
   }
 
+  /** The daemon's API, as contivctl uses it. */
+  get client(): NetpluginClient {
+    return nodeClient(this.socket, 5000);
+  }
+
   async endpoints(): Promise<Endpoint[]> {
-    return getEndpoints({ socket: this.socket, timeoutMs: 5000 });
+    return this.client.endpoints();
   }
 
   /** Our host veths still attached to this daemon's bridge. */

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { parseNetConf, replyVersion } from '../../src/cni/config';
+import { MAX_TIMEOUT_MS, parseNetConf, peekConfig } from '../../src/cni/config';
 import { interfaceNameProblem, parseCniArgs, parseEnv } from '../../src/cni/env';
 import { CniError, ErrorCode } from '../../src/cni/errors';
 import { prevResultAddresses, renderResult } from '../../src/cni/result';
@@ -110,10 +110,23 @@ describe('unit: CNI protocol', () => {
       expect(parseNetConf(JSON.stringify({ cniVersion: '1.1.0', 'cni.dev/valid-attachments': a })).validAttachments).to.deep.equal(a);
       expect(parseNetConf(JSON.stringify({ cniVersion: '1.1.0', 'cni.dev/attachments': a })).validAttachments).to.deep.equal(a);
     });
-    it('answers errors in the requested version when it is supported, else the latest', () => {
-      expect(replyVersion('{"cniVersion":"0.4.0"}')).to.equal('0.4.0');
-      expect(replyVersion('{"cniVersion":"9.9.9"}')).to.equal('1.1.0');
-      expect(replyVersion('not json')).to.equal('1.1.0');
+    it('GC: libcni\'s null (no valid attachment on the node) is the empty list; an absent list stays absent', () => {
+      expect(parseNetConf(JSON.stringify({ cniVersion: '1.1.0', 'cni.dev/valid-attachments': null, 'cni.dev/attachments': null })).validAttachments).to.deep.equal([]);
+      expect(parseNetConf(JSON.stringify({ cniVersion: '1.1.0', 'cni.dev/attachments': null })).validAttachments).to.deep.equal([]);
+      expect(parseNetConf(JSON.stringify({ cniVersion: '1.1.0' })).validAttachments).to.equal(undefined);
+    });
+    it('bounds timeoutMs (a timer overflows past 2^31 ms) and wants an absolute logFile', () => {
+      expect(parseNetConf(JSON.stringify({ cniVersion: '1.1.0', timeoutMs: MAX_TIMEOUT_MS })).timeoutMs).to.equal(MAX_TIMEOUT_MS);
+      expect(codeOf(() => parseNetConf(JSON.stringify({ cniVersion: '1.1.0', timeoutMs: 2 ** 31 })))).to.equal(ErrorCode.InvalidConfig);
+      expect(codeOf(() => parseNetConf(JSON.stringify({ cniVersion: '1.1.0', logFile: 'relative.log' })))).to.equal(ErrorCode.InvalidConfig);
+    });
+    it('answers errors in the requested version when it is supported, else the latest; finds the log file of an unusable config', () => {
+      expect(peekConfig('{"cniVersion":"0.4.0"}').replyVersion).to.equal('0.4.0');
+      expect(peekConfig('{"cniVersion":"9.9.9"}').replyVersion).to.equal('1.1.0');
+      expect(peekConfig('not json')).to.deep.equal({ replyVersion: '1.1.0' });
+      expect(peekConfig('{"cniVersion":5,"logFile":"/var/log/x.log","socket":7}')).to.deep.equal({ replyVersion: '1.1.0', logFile: '/var/log/x.log' });
+      expect(peekConfig('{"logFile":"relative"}')).to.deep.equal({ replyVersion: '1.1.0' });
+      expect(peekConfig('null')).to.deep.equal({ replyVersion: '1.1.0' });
     });
   });
 

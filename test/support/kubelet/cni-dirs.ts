@@ -3,7 +3,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { installCni } from '../../../src/cli/install';
-import { BIN, ROOT } from '../sys';
+import { BIN } from '../sys';
 
 export const DEBIAN_CNI_DIR = '/usr/lib/cni';
 export const NETWORK_NAME = 'contiv';
@@ -17,7 +17,7 @@ export interface CniDirs {
 export function makeCniDirs(dir: string, plugin: { socket: string; logFile?: string }): CniDirs {
   const binDir = path.join(dir, 'cni-bin');
   const confDir = path.join(dir, 'cni-conf');
-  const { conf } = installCni({ binDir, confDir, confName: '10-contiv.conflist', networkName: NETWORK_NAME, socket: plugin.socket, logFile: plugin.logFile, plugin: path.join(BIN, 'contivk8s'), mode: 'symlink', node: process.execPath, nodeModules: path.join(ROOT, 'node_modules') });
+  const { conf } = installCni({ binDir, confDir, confName: '10-contiv.conflist', networkName: NETWORK_NAME, socket: plugin.socket, logFile: plugin.logFile, plugin: path.join(BIN, 'contivk8s'), mode: 'symlink' });
   // a copy, not a symlink: ctr's test mounts this dir over /usr/lib/cni, where a link would point at itself
   fs.copyFileSync(path.join(DEBIAN_CNI_DIR, 'loopback'), path.join(binDir, 'loopback'));
   fs.chmodSync(path.join(binDir, 'loopback'), 0o755);
