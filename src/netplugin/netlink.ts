@@ -1,6 +1,6 @@
 // rtnetlink through the `netlink` package, plus the one piece it leaves raw: IFLA_LINKINFO for
 // bridges and veth pairs (with the peer created directly in the pod's namespace by PID).
-import { type RtNetlinkSocket, createRtNetlink, FlagsNew, rt } from 'netlink';
+import { type RtNetlinkSocket, createRtNetlink, Flags, FlagsNew, rt } from 'netlink';
 import { type NetnsHandle, enterNetns } from '../netns/netns';
 
 export const AF_INET = 2;
@@ -13,6 +13,8 @@ const IFLA_INFO_KIND = 1;
 const IFLA_INFO_DATA = 2;
 const VETH_INFO_PEER = 1;
 const IFINFOMSG_LEN = 16;
+/** The loopback device is ifindex 1 in every network namespace (net/core/dev.c numbers it first). */
+export const LOOPBACK_INDEX = 1;
 
 function attr(type: number, payload: Buffer): Buffer {
   const len = 4 + payload.length;
@@ -33,7 +35,10 @@ export function bridgeLinkInfo(): Buffer {
   return attr(IFLA_INFO_KIND, cstr('bridge'));
 }
 
-/** IFLA_LINKINFO for a veth whose peer is born in the namespace of `peerPid`, already named and addressed. */
+/**
+ * IFLA_LINKINFO for a veth whose peer is born in the namespace of `peerPid`, already named and addressed. The
+ * peer cannot be born up: the kernel configures it before linking it to its other end (veth_open: ENOTCONN).
+ */
 export function vethLinkInfo(peer: { ifname: string; pid: number; mtu: number; mac: Buffer }): Buffer {
   const peerMsg = Buffer.concat([
     Buffer.alloc(IFINFOMSG_LEN),
@@ -79,7 +84,11 @@ export function socketIn(ns: NetnsHandle, home: NetnsHandle, onError: (err: Erro
 }
 
 export const REQUEST_TIMEOUT = { timeout: 5_000 };
+/** The ifinfomsg fields of a link created (or set) up. */
+export const LINK_UP = { flags: { up: true as const }, change: { up: true as const } };
 export const CREATE_EXCL = { ...REQUEST_TIMEOUT, flags: FlagsNew.CREATE | FlagsNew.EXCL };
+/** CREATE_EXCL, and the kernel answers with the link it made (its IFLA_LINK: a veth's peer's ifindex). */
+export const CREATE_EXCL_ECHO = { ...REQUEST_TIMEOUT, flags: FlagsNew.CREATE | FlagsNew.EXCL | Flags.ECHO };
 
 /** Closes a socket outside any native callback of the addon (it drains microtasks inside them). */
 export function closeSocket(sock: RtNetlinkSocket): void {

@@ -137,7 +137,7 @@ export class NetpluginService {
         continue;
       }
       try {
-        this.store.insert(row, { cursor4: String(ipv4), ...(ipv6 ? { cursor6: ipv6 } : {}) });
+        this.store.insert(row, { cursor4: String(ipv4), ...(ipv6 ? { cursor6: ipv6 } : {}) }, { durable: false });
       } catch (err) {
         this.cluster?.release(row);
         throw err;

@@ -143,12 +143,22 @@ export class Store {
     this.transaction(() => rows.forEach((row) => this.stmts.insert.run(row as unknown as Record<string, SQLInputValue>)));
   }
 
-  /** Inserts a record and moves the allocation cursor in one transaction. */
-  insert(row: EndpointRow, cursor: Record<string, string>): void {
-    this.transaction(() => {
-      this.stmts.insert.run(row as unknown as Record<string, SQLInputValue>);
-      for (const [k, v] of Object.entries(cursor)) this.stmts.setMeta.run(k, v);
-    });
+  /**
+   * Inserts a record and moves the allocation cursor in one transaction. `durable: false` commits without
+   * waiting for the disk, for a pending record: it matters only while its veth can exist, a power loss takes
+   * every veth with it, and a killed process loses nothing the kernel already has. The next durable commit
+   * (setState 'ready') makes it durable too, before the runtime is told about the address.
+   */
+  insert(row: EndpointRow, cursor: Record<string, string>, opts: { durable: boolean } = { durable: true }): void {
+    if (!opts.durable) this.db.exec('PRAGMA synchronous = NORMAL');
+    try {
+      this.transaction(() => {
+        this.stmts.insert.run(row as unknown as Record<string, SQLInputValue>);
+        for (const [k, v] of Object.entries(cursor)) this.stmts.setMeta.run(k, v);
+      });
+    } finally {
+      if (!opts.durable) this.db.exec('PRAGMA synchronous = FULL');
+    }
   }
 
   setState(containerId: string, ifname: string, state: EndpointRow['state']): void {
