@@ -58,7 +58,7 @@ export class NetpluginClient {
   /** POSTs to a contiv route and decodes RspAddPod; a non-zero `result` becomes a CniError with that code. */
   private async callPod(route: string, body: PodAttr | GcRequest): Promise<RspAddPod> {
     const a = await this.transport.exchange({ method: 'POST', path: route, body: JSON.stringify(body) });
-    const parsed = rspAddPodSchema.safeParse(parseJson(route, a));
+    const parsed = rspAddPodSchema().safeParse(parseJson(route, a));
     if (!parsed.success) throw new CniError(ErrorCode.Io, `netplugin answered ${route} with an invalid body`, describeIssues(parsed.error));
     const rsp = parsed.data;
     if ((rsp.result ?? 0) !== 0 || a.status !== 200) {
@@ -90,8 +90,8 @@ export class NetpluginClient {
     return parsed.data;
   }
 
-  health = (): Promise<Health> => this.getJson(Routes.healthz, healthSchema);
-  endpoints = (): Promise<Endpoint[]> => this.getJson(Routes.endpoints, z.array(endpointSchema));
+  health = (): Promise<Health> => this.getJson(Routes.healthz, healthSchema());
+  endpoints = (): Promise<Endpoint[]> => this.getJson(Routes.endpoints, z.array(endpointSchema()));
 
   /** GET /metrics as text (Prometheus exposition). */
   async metrics(): Promise<string> {

@@ -49,18 +49,18 @@ export function createServer(service: NetpluginService, metrics: Metrics, log: L
   const podRoutes: Record<string, (body: string) => Promise<RspAddPod>> = {
     [Routes.addPod]: async (body) => {
       const stop = metrics.addLatency.startTimer();
-      const rsp = await service.addPod(decode(podAttrSchema, body));
+      const rsp = await service.addPod(decode(podAttrSchema(), body));
       stop();
       metrics.adds.inc();
       return rsp;
     },
     [Routes.delPod]: async (body) => {
-      const rsp = await service.delPod(decode(podAttrSchema, body));
+      const rsp = await service.delPod(decode(podAttrSchema(), body));
       metrics.dels.inc();
       return rsp;
     },
-    [Routes.checkPod]: (body) => service.checkPod(decode(podAttrSchema, body)),
-    [Routes.gc]: (body) => service.gc(decode(gcRequestSchema, body)),
+    [Routes.checkPod]: (body) => service.checkPod(decode(podAttrSchema(), body)),
+    [Routes.gc]: (body) => service.gc(decode(gcRequestSchema(), body)),
   };
 
   return http.createServer(async (req, res) => {
