@@ -24,6 +24,7 @@ export const DEFAULT_ERROR_LOG = '/var/log/contiv/contivk8s.log';
 const DEADLINE_MARGIN_MS = 250;
 /** A network configuration is a few KiB; more is refused rather than read into memory. */
 const MAX_STDIN_BYTES = 4 << 20;
+const PEEK_STDIN_BYTES = 64 << 10;
 
 const started = performance.now();
 let env: CniEnv | undefined;
@@ -70,6 +71,7 @@ function armDeadline(timeoutMs: number, socket?: string): void {
   }, Math.max(0, timeoutMs + DEADLINE_MARGIN_MS - (performance.now() - started)));
 }
 
+/** Reads the config; once what arrived parses and names a timeoutMs, that bounds a runtime that never closes stdin. */
 async function readStdin(): Promise<string> {
   const chunks: Uint8Array[] = [];
   let size = 0;
@@ -80,6 +82,11 @@ async function readStdin(): Promise<string> {
     size += value.length;
     if (size > MAX_STDIN_BYTES) throw new CniError(ErrorCode.Decode, `network configuration on stdin is larger than ${MAX_STDIN_BYTES} bytes`);
     chunks.push(value);
+    // real configs are a few KiB: a huge one is not parsed again on every chunk
+    if (size <= PEEK_STDIN_BYTES) {
+      const { timeoutMs } = peekConfig(Buffer.concat(chunks).toString('utf8'));
+      if (timeoutMs) armDeadline(timeoutMs);
+    }
   }
   return Buffer.concat(chunks).toString('utf8');
 }

@@ -62,10 +62,12 @@ export interface ConfigPeek {
   replyVersion: string;
   /** The configuration's logFile, when it names an absolute path. */
   logFile?: string;
+  /** The configuration's timeoutMs, when it is a valid one. */
+  timeoutMs?: number;
 }
 
 export function peekConfig(stdin: string): ConfigPeek {
-  let raw: { cniVersion?: unknown; logFile?: unknown } | undefined;
+  let raw: { cniVersion?: unknown; logFile?: unknown; timeoutMs?: unknown } | undefined;
   try {
     const parsed: unknown = JSON.parse(stdin);
     if (parsed !== null && typeof parsed === 'object') raw = parsed;
@@ -76,6 +78,7 @@ export function peekConfig(stdin: string): ConfigPeek {
   return {
     replyVersion: typeof v === 'string' && isSupportedVersion(v) ? v : LATEST_VERSION,
     ...(typeof raw?.logFile === 'string' && raw.logFile.startsWith('/') ? { logFile: raw.logFile } : {}),
+    ...(Number.isInteger(raw?.timeoutMs) && (raw?.timeoutMs as number) > 0 && (raw?.timeoutMs as number) <= MAX_TIMEOUT_MS ? { timeoutMs: raw?.timeoutMs as number } : {}),
   };
 }
 
