@@ -4,7 +4,7 @@ import { Command } from 'commander';
 import { nodeClient } from '../api/axios-transport';
 import { DEFAULT_SOCKET } from '../cni/config';
 import { doctor } from '../nodecheck/doctor';
-import { type Leak, analyze, fix, snapshot } from '../nodecheck/leaks';
+import { type Allocations, type Leak, analyze, fix, snapshot } from '../nodecheck/leaks';
 import { installCni } from './install';
 
 const DEFAULT_BIN_DIR = '/opt/cni/bin';
@@ -65,28 +65,42 @@ program
 
 program
   .command('leaks')
-  .description('namespaces held only by bind mounts, duplicate IPs, dead allocations, orphan veths; exits 1 on findings')
+  .description('namespaces held only by bind mounts, duplicate IPs, dead allocations, orphan veths; works with the netplugin down; exits 1 on findings')
   .option('--socket <path>', 'netplugin socket', DEFAULT_SOCKET)
-  .option('--fix', 'remove what is provably ours and provably dead (default: report only)')
+  .option('--bridge <name>', "the netplugin's bridge, when the netplugin does not answer to say it", 'contivbr0')
+  .option('--fix', 'remove what is provably ours and provably dead (default: report only); needs the netplugin')
   .option('--json', 'print JSON')
-  .action(async (o: { socket: string; fix?: boolean; json?: boolean }) => {
+  .action(async (o: { socket: string; bridge: string; fix?: boolean; json?: boolean }) => {
     const client = nodeClient(o.socket);
-    const scan = async () => analyze(snapshot(await client.health(), await client.endpoints()));
+    let down: string | undefined;
+    const allocations = async (): Promise<Allocations | undefined> => {
+      try {
+        return { health: await client.health(), endpoints: await client.endpoints() };
+      } catch (err) {
+        down = (err as Error).message;
+        return undefined;
+      }
+    };
+    const scan = async () => analyze(snapshot(await allocations(), o.bridge));
     const found = await scan();
     const fixed: { leak: Leak; action: string }[] = [];
-    if (o.fix) {
+    // without the netplugin's allocations nothing is provably dead, so nothing is fixable (analyze says so)
+    if (o.fix && !down) {
       for (const leak of found.filter((l) => l.fixable)) fixed.push({ leak, action: await fix(leak, client) });
     }
-    const remaining = o.fix ? await scan() : found;
-    if (o.json) printJson({ found, fixed, remaining });
+    const remaining = o.fix && !down ? await scan() : found;
+    const refused = o.fix && down ? `--fix refused: ${down}, so none of the findings is provably dead; start the netplugin and run again` : undefined;
+    if (o.json) printJson({ allocationsChecked: !down, ...(down ? { netplugin: down } : {}), ...(refused ? { refused } : {}), found, fixed, remaining });
     else {
+      if (down) print(`netplugin unreachable (${down}): allocations could not be checked; this is what the kernel shows without it`);
       if (!found.length) print('no leaks');
       for (const l of found) print(`${l.kind.padEnd(16)} ${l.fixable ? 'fixable' : 'report '}  ${l.detail}`);
       for (const f of fixed) print(`fixed: ${f.action}`);
+      if (refused) print(refused);
       if (o.fix && remaining.length) print(`${remaining.length} finding(s) remain`);
       if (!o.fix && found.some((l) => l.fixable)) print('dry run: --fix removes the fixable ones');
     }
-    process.exitCode = remaining.length ? 1 : 0;
+    process.exitCode = remaining.length || refused ? 1 : 0;
   });
 
 program

@@ -2,7 +2,8 @@
 // seed of duplicate IPs), IPs present in two namespaces, allocations whose namespace and veth are gone,
 // and host veths of ours with no allocation. `analyze` is pure over a snapshot; `--fix` acts only on
 // findings that are provably ours (our subnet, our bridge, our record) and provably dead (no task inside,
-// no namespace, no record).
+// no namespace, no record). With the netplugin down (crash-looping, when this is needed most) the
+// allocations are unknown: what the kernel shows is still reported, and nothing is provable enough to fix.
 import { execFileSync } from 'node:child_process';
 import * as path from 'node:path';
 import type { NetpluginClient } from '../api/client';
@@ -14,10 +15,17 @@ export interface NamespaceSnapshot extends NetnsInfo {
   addresses: NsAddress[];
 }
 
+/** What the netplugin told us, or undefined when it did not answer. */
+export interface Allocations {
+  health: Health;
+  endpoints: Endpoint[];
+}
+
 export interface NodeSnapshot {
   namespaces: NamespaceSnapshot[];
-  endpoints: Endpoint[];
-  health: Health;
+  /** The netplugin's view; undefined when it is down, so nothing can be proved ours and dead. */
+  allocations?: Allocations;
+  bridge: string;
   /** Host links enslaved to the netplugin's bridge. */
   bridgePorts: string[];
   /** For each endpoint (by container/ifname), the inode its recorded netns path names now, if any. */
@@ -28,21 +36,25 @@ export type Leak =
   | { kind: 'duplicate-ip'; ip: string; namespaces: { inode: number; ref: string; tasks: number }[]; fixable: false; detail: string }
   | { kind: 'orphan-netns'; inode: number; mounts: string[]; addresses: string[]; fixable: boolean; detail: string }
   | { kind: 'stale-allocation'; containerId: string; ifname: string; ip: string; netns: string; hostVeth: string; fixable: true; detail: string }
-  | { kind: 'orphan-veth'; hostVeth: string; fixable: true; detail: string };
+  | { kind: 'orphan-veth'; hostVeth: string; fixable: true; detail: string }
+  | { kind: 'unchecked-veth'; hostVeth: string; fixable: false; detail: string };
+
+const UNCHECKED = 'the netplugin is down: its allocations could not be checked';
 
 const HOST_VETH = /^ctv[0-9a-f]{11}$/;
 const key = (e: { containerId: string; ifname: string }) => `${e.containerId}/${e.ifname}`;
 
 export function analyze(s: NodeSnapshot): Leak[] {
   const leaks: Leak[] = [];
-  const subnets = [s.health.subnet, ...(s.health.subnet6 ? [s.health.subnet6] : [])];
+  const a = s.allocations;
+  const subnets = a ? [a.health.subnet, ...(a.health.subnet6 ? [a.health.subnet6] : [])] : [];
   const ours = (ip: string) => subnets.some((c) => inCidr(ip, c));
   const referenced = new Set(Object.values(s.recordedInodes).filter((i): i is number => i !== undefined));
-  const recordedPaths = new Set(s.endpoints.map((e) => e.netns));
+  const recordedPaths = new Set(a?.endpoints.map((e) => e.netns));
 
   const holders = new Map<string, NamespaceSnapshot[]>();
   for (const ns of s.namespaces) {
-    for (const a of new Set(ns.addresses.map((x) => x.address))) holders.set(a, [...(holders.get(a) ?? []), ns]);
+    for (const addr of new Set(ns.addresses.map((x) => x.address))) holders.set(addr, [...(holders.get(addr) ?? []), ns]);
   }
   for (const [ip, nss] of holders) {
     if (nss.length < 2) continue;
@@ -55,18 +67,21 @@ export function analyze(s: NodeSnapshot): Leak[] {
 
   for (const ns of s.namespaces) {
     if (ns.tids.length || ns.isHost || !ns.mounts.length) continue;
-    const addresses = ns.addresses.map((a) => a.address);
-    const isOurs = addresses.some(ours);
+    const addresses = ns.addresses.map((x) => x.address);
     const isRecorded = referenced.has(ns.inode) || ns.mounts.some((m) => recordedPaths.has(m.mountPoint));
     const isLocal = ns.mounts.every((m) => m.local);
-    const why = !isOurs ? `none of its addresses is in ${subnets.join(' or ')}` : isRecorded ? 'an allocation still names it: the runtime has not sent DEL yet' : !isLocal ? 'a mount is in another mount namespace' : '';
+    const why = !a ? UNCHECKED
+      : !addresses.some(ours) ? `none of its addresses is in ${subnets.join(' or ')}`
+      : isRecorded ? 'an allocation still names it: the runtime has not sent DEL yet'
+      : !isLocal ? 'a mount is in another mount namespace'
+      : '';
     leaks.push({
       kind: 'orphan-netns', inode: ns.inode, mounts: ns.mounts.map((m) => m.path), addresses, fixable: !why,
       detail: `net:[${ns.inode}] has no process, only bind mount(s) ${ns.mounts.map((m) => m.path).join(', ')}${addresses.length ? `, holding ${addresses.join(', ')}` : ''}${why ? `; not fixed: ${why}` : ''}`,
     });
   }
 
-  for (const e of s.endpoints) {
+  for (const e of a?.endpoints ?? []) {
     if (e.state !== 'ready' || s.recordedInodes[key(e)] !== undefined || s.bridgePorts.includes(e.hostVeth)) continue;
     leaks.push({
       kind: 'stale-allocation', containerId: e.containerId, ifname: e.ifname, ip: e.ipaddress, netns: e.netns, hostVeth: e.hostVeth, fixable: true,
@@ -74,21 +89,26 @@ export function analyze(s: NodeSnapshot): Leak[] {
     });
   }
 
-  const recordedVeths = new Set(s.endpoints.map((e) => e.hostVeth));
-  for (const port of s.bridgePorts) {
-    if (HOST_VETH.test(port) && !recordedVeths.has(port)) {
-      leaks.push({ kind: 'orphan-veth', hostVeth: port, fixable: true, detail: `host veth ${port} on ${s.health.bridge} has no allocation` });
-    }
+  const recordedVeths = new Set(a?.endpoints.map((e) => e.hostVeth));
+  for (const port of s.bridgePorts.filter((p) => HOST_VETH.test(p))) {
+    if (!a) leaks.push({ kind: 'unchecked-veth', hostVeth: port, fixable: false, detail: `host veth ${port} on ${s.bridge}: ${UNCHECKED}` });
+    else if (!recordedVeths.has(port)) leaks.push({ kind: 'orphan-veth', hostVeth: port, fixable: true, detail: `host veth ${port} on ${s.bridge} has no allocation` });
   }
   return leaks;
 }
 
+/** The links on `bridge`; none when it does not exist (a netplugin that never started made none). */
 export function bridgePorts(bridge: string): string[] {
-  const links = JSON.parse(execFileSync('ip', ['-j', 'link', 'show', 'master', bridge], { encoding: 'utf8' }) || '[]') as { ifname: string }[];
-  return links.map((l) => l.ifname);
+  try {
+    const links = JSON.parse(execFileSync('ip', ['-j', 'link', 'show', 'master', bridge], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }) || '[]') as { ifname: string }[];
+    return links.map((l) => l.ifname);
+  } catch {
+    return [];
+  }
 }
 
-export function snapshot(health: Health, endpoints: Endpoint[]): NodeSnapshot {
+/** The node as the kernel shows it, with the netplugin's allocations when it answered; `bridge` is used when it did not. */
+export function snapshot(allocations: Allocations | undefined, bridge: string): NodeSnapshot {
   const namespaces = listNetns().map((ns) => {
     let addresses: NsAddress[] = [];
     try {
@@ -98,8 +118,10 @@ export function snapshot(health: Health, endpoints: Endpoint[]): NodeSnapshot {
     }
     return { ...ns, addresses };
   });
+  const endpoints = allocations?.endpoints ?? [];
   const recordedInodes = Object.fromEntries(endpoints.map((e) => [key(e), e.netns ? netnsInodeAt(e.netns) : undefined]));
-  return { namespaces, endpoints, health, bridgePorts: bridgePorts(health.bridge), recordedInodes };
+  const onBridge = allocations?.health.bridge ?? bridge;
+  return { namespaces, allocations, bridge: onBridge, bridgePorts: bridgePorts(onBridge), recordedInodes };
 }
 
 const NETNS_DIRS = ['/var/run/netns', '/run/netns'];

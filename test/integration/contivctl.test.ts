@@ -169,3 +169,63 @@ describe('integration: contivctl leaks', () => {
     expect(fs.existsSync(decoy.path)).to.equal(true);
   });
 });
+
+describe('integration: contivctl leaks with the netplugin down', () => {
+  const np = new TestNetplugin({ subnet: '10.250.13.0/24' });
+  const made: TestNetns[] = [];
+  const mountFile = path.join(np.dir, 'leaked-netns');
+
+  before(() => np.start());
+  after(async () => {
+    tryRun('umount', [mountFile]);
+    made.forEach((n) => n.remove());
+    await np.destroy();
+  });
+
+  it('still reports the bind-mounted dead namespace, the duplicate IP and our veths, says allocations were not checked, and --fix refuses', async () => {
+    const pod = await processNetns();
+    made.push(pod);
+    const add = await runAdapter(cniEnv('ADD', 'while-down', pod.path), np.conf);
+    expect(add.status, add.stdout).to.equal(0);
+    const ip = add.json.ips[0].address.split('/')[0];
+    const veth = add.json.interfaces[0].name;
+    // a namespace kept only by a bind mount, holding the live pod's IP
+    const doomed = await processNetns();
+    made.push(doomed);
+    fs.writeFileSync(mountFile, '');
+    sh('mount', ['--bind', doomed.path, mountFile]);
+    const leakedInode = inodeOf(mountFile);
+    for (const cmd of [['link', 'add', 'seed0', 'type', 'veth', 'peer', 'name', 'seed1'], ['addr', 'add', `${ip}/24`, 'dev', 'seed0'], ['link', 'set', 'seed0', 'up']]) {
+      sh('nsenter', [`--net=${mountFile}`, '--', 'ip', ...cmd]);
+    }
+    doomed.remove();
+    await waitFor('the seeded namespace to lose its process', () => !fs.existsSync(`/proc/${doomed.pid}`));
+    await np.stop('SIGKILL');
+
+    const r = contivctl(['leaks', '--socket', np.socket, '--bridge', np.bridge]);
+    expect(r.status, r.stderr).to.equal(1);
+    expect(r.json.allocationsChecked).to.equal(false);
+    expect(r.json.netplugin).to.include(np.socket);
+    const found: Leak[] = r.json.found;
+    expect(found.find((l) => l.kind === 'duplicate-ip' && l.ip === ip)).to.not.equal(undefined);
+    expect(found.find((l) => l.kind === 'orphan-netns' && l.inode === leakedInode)).to.include({ fixable: false });
+    expect(found.find((l) => l.kind === 'unchecked-veth' && l.hostVeth === veth)).to.include({ fixable: false });
+    expect(found.every((l) => !l.fixable)).to.equal(true);
+
+    const text = spawnSync(path.join(BIN, 'contivctl'), ['leaks', '--socket', np.socket, '--bridge', np.bridge], { encoding: 'utf8' });
+    expect(text.stdout).to.match(/^netplugin unreachable \(netplugin is not listening on .*\): allocations could not be checked/);
+
+    const fixed = contivctl(['leaks', '--socket', np.socket, '--bridge', np.bridge, '--fix']);
+    expect(fixed.status).to.equal(1);
+    expect(fixed.json.refused).to.match(/^--fix refused: .* none of the findings is provably dead/);
+    expect(fixed.json.fixed).to.deep.equal([]);
+    expect(inodeOf(mountFile)).to.equal(leakedInode);
+    expect(hostLinkNames()).to.include(veth);
+
+    // with the netplugin back, the same node is judged with its allocations again
+    await np.start();
+    const back = contivctl(['leaks', '--socket', np.socket]);
+    expect(back.json.allocationsChecked).to.equal(true);
+    expect(back.json.found.find((l: Leak) => l.kind === 'orphan-netns' && l.inode === leakedInode)).to.include({ fixable: true });
+  });
+});

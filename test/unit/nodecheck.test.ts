@@ -31,7 +31,8 @@ describe('unit: inCidr', () => {
 });
 
 describe('unit: leak analysis', () => {
-  const base = { endpoints: [] as Endpoint[], health, bridgePorts: [] as string[], recordedInodes: {} as Record<string, number | undefined> };
+  const base = { allocations: { health, endpoints: [] as Endpoint[] }, bridge: 'contivbr0', bridgePorts: [] as string[], recordedInodes: {} as Record<string, number | undefined> };
+  const withEndpoints = (endpoints: Endpoint[]) => ({ allocations: { health, endpoints } });
 
   it('a dead bind-mounted namespace with our IP is fixable; one without is only reported; the host never is', () => {
     const leaks = analyze({ ...base, namespaces: [
@@ -43,7 +44,7 @@ describe('unit: leak analysis', () => {
   });
 
   it('a namespace an allocation still names (containerd between ADD and the pause start) is not fixable', () => {
-    const leaks = analyze({ ...base, endpoints: [endpoint({})], bridgePorts: ['ctv0123456789a'], recordedInodes: { 'c1/eth0': 2 },
+    const leaks = analyze({ ...base, ...withEndpoints([endpoint({})]), bridgePorts: ['ctv0123456789a'], recordedInodes: { 'c1/eth0': 2 },
       namespaces: [ns(2, { mounts: [mount('/var/run/netns/cni-1')], addresses: [{ ifname: 'eth0', address: '10.1.0.2', prefixlen: 24 }] })] });
     expect(leaks).to.have.length(1);
     expect(leaks[0]).to.include({ kind: 'orphan-netns', fixable: false });
@@ -59,12 +60,20 @@ describe('unit: leak analysis', () => {
 
   it('a ready allocation with no namespace and no veth is stale; a pending one or one with its veth is not', () => {
     const leaks = analyze({ ...base, namespaces: [], bridgePorts: ['ctv00000000003'], recordedInodes: {},
-      endpoints: [endpoint({ containerId: 'gone' }), endpoint({ containerId: 'adding', state: 'pending', hostVeth: 'ctv00000000002' }), endpoint({ containerId: 'live-veth', hostVeth: 'ctv00000000003' })] });
+      ...withEndpoints([endpoint({ containerId: 'gone' }), endpoint({ containerId: 'adding', state: 'pending', hostVeth: 'ctv00000000002' }), endpoint({ containerId: 'live-veth', hostVeth: 'ctv00000000003' })]) });
     expect(leaks.map((l) => [l.kind, 'containerId' in l ? l.containerId : ''])).to.deep.equal([['stale-allocation', 'gone']]);
   });
 
   it('only ctv-named ports of our bridge without an allocation are orphan veths', () => {
-    const leaks = analyze({ ...base, namespaces: [], bridgePorts: ['ctv0123456789a', 'ctvffffffffffff0', 'eth1', 'ctv00000000001'], endpoints: [endpoint({})], recordedInodes: { 'c1/eth0': 9 } });
+    const leaks = analyze({ ...base, namespaces: [], bridgePorts: ['ctv0123456789a', 'ctvffffffffffff0', 'eth1', 'ctv00000000001'], ...withEndpoints([endpoint({})]), recordedInodes: { 'c1/eth0': 9 } });
     expect(leaks.map((l) => ('hostVeth' in l ? l.hostVeth : ''))).to.deep.equal(['ctv00000000001']);
+  });
+
+  it('with the netplugin down: dead namespaces, duplicate IPs and our veths are still reported, and none is fixable', () => {
+    const a = { ifname: 'eth0', address: '10.1.0.7', prefixlen: 24 };
+    const leaks = analyze({ bridge: 'contivbr0', bridgePorts: ['ctv0123456789a', 'eth1'], recordedInodes: {},
+      namespaces: [ns(2, { mounts: [mount('/tmp/leak')], addresses: [a] }), ns(3, { tids: [70], addresses: [a] })] });
+    expect(leaks.map((l) => [l.kind, l.fixable])).to.deep.equal([['duplicate-ip', false], ['orphan-netns', false], ['unchecked-veth', false]]);
+    expect(leaks[1].detail).to.include('the netplugin is down: its allocations could not be checked');
   });
 });
