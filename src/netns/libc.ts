@@ -1,6 +1,7 @@
 // The two libc calls neither runtime has a binding for (setns and the NS_GET_NSTYPE ioctl), through ffi-rs.
 // Loaded on first use only: the adapter's VERSION/STATUS paths never pay for the native module.
 import type * as FfiRs from 'ffi-rs';
+import { CniError, ErrorCode } from '../cni/errors';
 
 export const CLONE_NEWNET = 0x40000000;
 // NS_GET_NSTYPE = _IO(0xb7, 0x3) (linux/nsfs.h, Linux >= 4.11): the CLONE_NEW* type of an nsfs fd.
@@ -9,6 +10,13 @@ const NS_GET_NSTYPE = 0xb703;
 /** The N-API binding under ffi-rs's JS loader: `open` and `load` are all we call. */
 type FfiBinding = Pick<typeof FfiRs, 'open' | 'load' | 'DataType'>;
 
+/**
+ * The compiled adapter carries the binding inside itself; Bun writes it once to $TMPDIR (default /tmp, as
+ * .bun-<uid>-<hash>.node, owned by root) and loads it from there, which fails where that directory is
+ * mounted noexec.
+ */
+const BINDING_HINT = "the adapter's embedded binding is loaded from $TMPDIR (default /tmp): if that is mounted noexec, give the container runtime's environment TMPDIR=<a root-owned directory that allows exec>";
+
 let ffi: FfiBinding | undefined;
 function libc(): FfiBinding {
   if (!ffi) {
@@ -16,7 +24,11 @@ function libc(): FfiBinding {
     // its package name rather than through ffi-rs's loader: the loader probes every platform's file (~4 ms
     // of each adapter exec under Bun), and a literal name is what lets `bun build --compile` embed the
     // binding in the executable.
-    ffi = require('@yuuang/ffi-rs-linux-x64-gnu') as FfiBinding;
+    try {
+      ffi = require('@yuuang/ffi-rs-linux-x64-gnu') as FfiBinding;
+    } catch (err) {
+      throw new CniError(ErrorCode.Io, `cannot load ffi-rs's binding: ${(err as Error).message}`, BINDING_HINT);
+    }
     ffi.open({ library: 'libc', path: '' });
   }
   return ffi;

@@ -1,6 +1,6 @@
 // contivctl doctor: is this node ready for contivk8s? Each check says what is wrong and the exact fix,
 // starting with the three privileges operators used to find by trial: hostPID, SYS_PTRACE, SYS_ADMIN.
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { nodeClient } from '../api/axios-transport';
@@ -114,12 +114,29 @@ function pluginCheck(o: DoctorOptions): Check {
   } catch (err) {
     return fail(name, `${plugin} is missing or not executable (${(err as NodeJS.ErrnoException).code})`, install);
   }
+  const run = (env: Record<string, string>, conf: object = {}) =>
+    spawnSync(plugin, [], { env: { PATH: process.env.PATH ?? '', ...(process.env.TMPDIR ? { TMPDIR: process.env.TMPDIR } : {}), ...env }, input: JSON.stringify({ cniVersion: '1.1.0', name: 'doctor', ...conf }), encoding: 'utf8', timeout: 10_000 });
+  const version = run({ CNI_COMMAND: 'VERSION' });
+  let versions: string[] | undefined;
   try {
-    const out = execFileSync(plugin, [], { env: { CNI_COMMAND: 'VERSION', PATH: process.env.PATH }, input: '{"cniVersion":"1.0.0"}', encoding: 'utf8', timeout: 10_000 });
-    return ok(name, `${plugin} answers VERSION: ${JSON.parse(out).supportedVersions.join(', ')}`);
-  } catch (err) {
-    return fail(name, `${plugin} does not answer CNI VERSION: ${(err as Error).message.split('\n')[0]}`, install);
+    versions = JSON.parse(version.stdout).supportedVersions;
+  } catch {
+    /* reported below */
   }
+  if (!versions) return fail(name, `${plugin} does not answer CNI VERSION: ${(version.error?.message ?? version.stdout ?? '').split('\n')[0]}`, install);
+  // a CHECK on the plugin's own mount namespace makes it load its native binding and refuse the path (code 4):
+  // a binding that cannot load (a noexec $TMPDIR) answers code 5 instead, with the fix
+  const probe = run({ CNI_COMMAND: 'CHECK', CNI_CONTAINERID: 'contivctl-doctor', CNI_NETNS: '/proc/self/ns/mnt', CNI_IFNAME: 'eth0', CNI_PATH: o.binDir }, { prevResult: {} });
+  let code: number | undefined;
+  let error: { msg?: string; details?: string } = {};
+  try {
+    error = JSON.parse(probe.stdout);
+    code = (error as { code?: number }).code;
+  } catch {
+    /* reported below */
+  }
+  if (code !== 4) return fail(name, `${plugin} cannot inspect a namespace: ${error.msg ?? probe.stdout}`, error.details || install);
+  return ok(name, `${plugin} answers VERSION (${versions.join(', ')}) and loads its native binding`);
 }
 
 function bridgeCheck(h: Health): Check {

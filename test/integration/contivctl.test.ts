@@ -82,6 +82,31 @@ describe('integration: contivctl doctor', () => {
     expect(c.fix).to.equal('hostPID: true in the netplugin pod spec');
   });
 
+  it('fails the plugin check, naming TMPDIR, when the plugin cannot load its binding (a noexec $TMPDIR)', async () => {
+    const { doctor, np } = await netplugin('10.250.14.0/24');
+    const noexec = path.join(np.dir, 'noexec-tmp');
+    fs.mkdirSync(noexec);
+    sh('mount', ['-t', 'tmpfs', '-o', 'noexec', 'none', noexec]);
+    try {
+      const r = doctor(['env', `TMPDIR=${noexec}`]);
+      const c = check(r.json.checks, 'plugin binary');
+      expect(c.status, c.detail).to.equal('fail');
+      expect(c.detail).to.include("cannot load ffi-rs's binding");
+      expect(c.fix).to.include('TMPDIR');
+      // and a real ADD there answers the same error, at once
+      const pod = namedNetns();
+      try {
+        const add = await runAdapter({ ...cniEnv('ADD', 'noexec', pod.path), TMPDIR: noexec }, np.conf);
+        expect(add.json.code, add.stdout).to.equal(5);
+        expect(add.json.details).to.include('noexec');
+      } finally {
+        pod.remove();
+      }
+    } finally {
+      tryRun('umount', [noexec]);
+    }
+  });
+
   it("fails when another network's config sorts first, or the plugin is missing", async () => {
     const { cni, doctor } = await netplugin('10.250.11.0/24');
     fs.writeFileSync(path.join(cni.confDir, '00-other.conflist'), JSON.stringify({ cniVersion: '1.0.0', name: 'other', plugins: [{ type: 'bridge' }] }));
