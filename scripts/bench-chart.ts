@@ -13,8 +13,8 @@ export interface Panel {
 }
 
 const ROW = 34;
-const LEFT = 230;
-const WIDTH = 900;
+const LEFT = 320;
+const WIDTH = 1000;
 const PLOT = WIDTH - LEFT - 30;
 const TITLE = 26;
 const AXIS = 34;

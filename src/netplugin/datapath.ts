@@ -148,12 +148,9 @@ export class Datapath {
   }
 
   /**
-   * Pod side over an rtnetlink socket opened inside the pod's namespace (an `ip -batch` exec cost ~6.6 of
-   * the ~11.5 ms of an ADD here; CHECK reads addresses the same way). The requests are sent together and
-   * the kernel applies them in order (addresses, then link up, then the routes that need both), so the
-   * pod side costs one round trip instead of seven. Under 100 concurrent ADDs the addon once aborted the daemon; the cause
-   * was ENOBUFS on the shared host socket, now bounded (Limiter) and heard, and each pod socket's errors
-   * are heard too (tested by the 100-way test).
+   * Pod side over an rtnetlink socket opened inside the pod's namespace (CHECK reads addresses the same way).
+   * The requests are sent together and the kernel applies them in order (addresses, then link up, then the
+   * routes that need both): one round trip. See docs/performance.md for what each step costs.
    */
   private async configurePod(p: PodLink, peerIndex: number | undefined): Promise<void> {
     const pod = socketIn(p.ns, this.home, this.onSocketError);
