@@ -5,6 +5,7 @@ import { nodeClient } from '../api/axios-transport';
 import { DEFAULT_SOCKET } from '../cni/config';
 import { doctor } from '../nodecheck/doctor';
 import { type Allocations, type Leak, analyze, fix, snapshot } from '../nodecheck/leaks';
+import { type EtcdFlags, etcdOptions, withEtcdFlags } from './etcd-flags';
 import { installCni } from './install';
 
 const DEFAULT_BIN_DIR = '/opt/cni/bin';
@@ -103,22 +104,50 @@ program
     process.exitCode = remaining.length || refused ? 1 : 0;
   });
 
-program
-  .command('cluster')
-  .description('cluster mode: nodes, their blocks and every endpoint, as etcd holds them')
-  .requiredOption('--etcd-endpoints <urls>', 'etcd client URLs, comma-separated')
+const cluster = program.command('cluster').description('cluster mode: what etcd holds, and removing a dead node');
+
+withEtcdFlags(cluster.command('show', { isDefault: true }).description('nodes, their blocks and every endpoint, as etcd holds them'), true)
   .option('--json', 'print JSON')
-  .action(async (o: { etcdEndpoints: string; json?: boolean }) => {
-    // etcd's client (gRPC) is loaded only by the command that needs it
-    const { readCluster } = await import('../netplugin/cluster.js');
-    const c = await readCluster(o.etcdEndpoints.split(',').filter(Boolean));
-    if (o.json) return printJson(c);
-    print('NODES');
-    printTable(['NAME', 'NODE IP', 'BLOCK', 'VTEP MAC'], c.nodes.map((n) => [n.name, n.nodeIp, n.block, n.vtepMac]));
-    print('\nBLOCKS');
-    printTable(['BLOCK', 'OWNER', 'OWNER ALIVE', 'IPS'], c.blocks.map((b) => [b.block, b.node, b.ownerAlive ? 'yes' : 'no (lease expired)', String(b.ips)]));
-    print('\nENDPOINTS');
-    printTable(['IP', 'NODE', 'CONTAINER', 'IFNAME', 'POD'], c.ips.map((e) => [e.ip, e.node, e.containerId.slice(0, 16), e.ifname, e.podNamespace && e.podName ? `${e.podNamespace}/${e.podName}` : '-']));
+  .action(async (o: EtcdFlags & { json?: boolean }) => {
+    // etcd's client (gRPC) is loaded only by the commands that need it
+    const { openSession } = await import('../etcd/connect.js');
+    const { readCluster } = await import('../contivctl/cluster.js');
+    const etcd = openSession(etcdOptions(o));
+    try {
+      const c = await readCluster(etcd);
+      if (o.json) return printJson(c);
+      print('NODES');
+      printTable(['NAME', 'NODE IP', 'BLOCK', 'BLOCK6', 'VTEP MAC'], c.nodes.map((n) => [n.name, n.nodeIp, n.block, n.block6 ?? '-', n.vtepMac]));
+      print('\nBLOCKS');
+      printTable(['BLOCK', 'OWNER', 'OWNER ALIVE', 'IPS'], c.blocks.map((b) => [b.block, b.node, b.ownerAlive ? 'yes' : 'no (lease expired)', String(b.ips)]));
+      print('\nENDPOINTS');
+      printTable(['IP', 'NODE', 'CONTAINER', 'IFNAME', 'POD'], c.ips.map((e) => [e.ip, e.node, e.containerId.slice(0, 16), e.ifname, e.podNamespace && e.podName ? `${e.podNamespace}/${e.podName}` : '-']));
+    } finally {
+      etcd.close();
+    }
+  });
+
+withEtcdFlags(cluster.command('remove-node').argument('<name>', 'the dead node').description("a dead node's leftovers: its pods' IP keys and its blocks; refuses while its lease is alive; a dry run unless --yes"), true)
+  .option('--yes', 'delete (default: show what would be deleted)')
+  .option('--json', 'print JSON')
+  .action(async (name: string, o: EtcdFlags & { yes?: boolean; json?: boolean }) => {
+    const { openSession } = await import('../etcd/connect.js');
+    const { planNodeRemoval, removeNode } = await import('../contivctl/cluster.js');
+    const etcd = openSession(etcdOptions(o));
+    try {
+      const plan = await planNodeRemoval(etcd, name);
+      const done = o.yes ? await removeNode(etcd, plan) : undefined;
+      if (o.json) return printJson({ node: name, dryRun: !o.yes, ips: plan.ips.map(({ value: _, ...ip }) => ip), blocks: plan.blocks.map(({ value: _, ...b }) => b), ...(done ? done : {}) });
+      const verb = o.yes ? 'released' : 'would release';
+      for (const ip of plan.ips) print(`${verb} ${ip.ip} (${ip.containerId.slice(0, 16)}/${ip.ifname})`);
+      for (const b of plan.blocks) print(`${verb} block ${b.block}`);
+      if (!plan.ips.length && !plan.blocks.length) print(`nothing of ${name} is left in etcd`);
+      if (done?.skipped.length) print(`left alone (changed since, or the node came back): ${done.skipped.join(', ')}`);
+      if (!o.yes && (plan.ips.length || plan.blocks.length)) print('dry run: --yes deletes them');
+      if (done?.skipped.length) process.exitCode = 1;
+    } finally {
+      etcd.close();
+    }
   });
 
 function printTable(head: string[], rows: string[][]): void {

@@ -9,7 +9,9 @@ import { bigIntToIpv6, intToIpv4 } from './ip';
 import { Pool4, Pool6 } from './ipam';
 import { Metrics } from './metrics';
 import type { Health } from '../api/wire';
-import { ClusterIpam, type ClusterOptions } from './cluster';
+import { openSession } from '../etcd/connect';
+import { nodeKey } from '../etcd/layout';
+import { ClusterMember, type ClusterOptions } from './cluster/member';
 import { Overlay, VXLAN_OVERHEAD, underlayOf } from './overlay';
 import { createServer } from './server';
 import { NetpluginService } from './service';
@@ -26,7 +28,7 @@ export interface DaemonOptions {
   mtu?: number;
   logFile?: string;
   logLevel: string;
-  /** Cluster mode (--store etcd): the pod subnet is a block leased from etcd, not `subnet`. */
+  /** Cluster mode (--store etcd): the pod subnets are blocks claimed in etcd, not `subnet` and `subnet6`. */
   cluster?: ClusterOptions & { vxlanDevice: string; vni: number; vxlanPort: number };
 }
 
@@ -74,24 +76,33 @@ export async function runDaemon(opts: DaemonOptions): Promise<void> {
   });
   await prepareSocket(opts.socket, log);
   const store = new Store(opts.stateDir);
+  const metrics = new Metrics();
   let subnet = opts.subnet;
+  let subnet6 = opts.subnet6;
   let mtu = opts.mtu ?? DEFAULT_MTU;
-  let cluster: ClusterIpam | undefined;
-  let joinCluster: (() => Promise<void>) | undefined;
+  let cluster: ClusterMember | undefined;
+  let followCluster: (() => Promise<void>) | undefined;
   if (opts.cluster) {
     const c = opts.cluster;
     const underlay = await underlayOf(c.nodeIp);
-    cluster = new ClusterIpam(c, store, log);
-    subnet = await cluster.claimBlock();
-    mtu = opts.mtu ?? underlay.mtu - VXLAN_OVERHEAD;
-    const overlay = new Overlay({ device: c.vxlanDevice, vni: c.vni, port: c.vxlanPort, nodeIp: c.nodeIp, block: subnet });
+    // etcd is reached (TLS and all) before anything on the node is made
+    const etcd = openSession(c, () => metrics.etcdRequests.inc());
+    await etcd.call('reaching etcd', etcd.client.get(nodeKey(c.nodeName)).string());
+    const overlay = new Overlay({ device: c.vxlanDevice, vni: c.vni, port: c.vxlanPort, nodeIp: c.nodeIp });
     const vtepMac = await overlay.ensureDevice(underlay);
-    // this node routes between its bridge and the overlay (only this network namespace's setting)
+    const member = await ClusterMember.join(etcd, c, vtepMac, store, log);
+    cluster = member;
+    subnet = member.block;
+    subnet6 = member.block6;
+    await overlay.assignVteps([member.block, ...(member.block6 ? [member.block6] : [])]);
+    mtu = opts.mtu ?? underlay.mtu - VXLAN_OVERHEAD;
+    // this node routes between its bridge and the overlay (only this network namespace's settings)
     fs.writeFileSync('/proc/sys/net/ipv4/ip_forward', '1');
-    joinCluster = () => cluster!.start({ name: c.nodeName, nodeIp: c.nodeIp, block: subnet, vtepMac }, overlay);
+    if (subnet6) fs.writeFileSync('/proc/sys/net/ipv6/conf/all/forwarding', '1');
+    followCluster = () => member.follow(overlay);
   }
   const pool4 = new Pool4(subnet, opts.cluster ? undefined : opts.gateway);
-  const pool6 = opts.subnet6 ? new Pool6(opts.subnet6) : undefined;
+  const pool6 = subnet6 ? new Pool6(subnet6) : undefined;
   const datapath = new Datapath({
     bridge: opts.bridge,
     gateway4: intToIpv4(pool4.gateway),
@@ -99,14 +110,13 @@ export async function runDaemon(opts: DaemonOptions): Promise<void> {
     ...(pool6 ? { gateway6: bigIntToIpv6(pool6.gateway), prefix6: pool6.cidr.prefix } : {}),
     mtu,
   }, (err) => log.error('rtnetlink socket error', { error: err.message }));
-  const metrics = new Metrics();
-  const service = new NetpluginService(store, datapath, pool4, pool6, log, metrics, cluster);
+  const service = new NetpluginService(store, datapath, pool4, pool6, log, metrics, cluster?.claims);
   await datapath.ensureBridge();
   await service.reconcile();
-  await joinCluster?.();
+  await followCluster?.();
   const health: Health = {
     status: 'ok', pid: process.pid, bridge: opts.bridge, subnet, gateway: intToIpv4(pool4.gateway),
-    ...(pool6 ? { subnet6: opts.subnet6, gateway6: bigIntToIpv6(pool6.gateway) } : {}), mtu, stateDir: opts.stateDir,
+    ...(pool6 ? { subnet6, gateway6: bigIntToIpv6(pool6.gateway) } : {}), mtu, stateDir: opts.stateDir,
     store: opts.cluster ? 'etcd' : 'embedded', ...(opts.cluster ? { node: opts.cluster.nodeName } : {}),
   };
   const server = createServer(service, metrics, log, health);

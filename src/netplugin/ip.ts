@@ -102,17 +102,12 @@ export function macForIpv4(ip: number): string {
   return ['0a', '58', ...[...ipv4Bytes(ip)].map((x) => x.toString(16).padStart(2, '0'))].join(':');
 }
 
-/** True when `ip` (v4 or v6 text) lies in `cidr` (of the same family). */
+/** True when `ip` (v4 or v6 text) lies in `cidr` (of the same family, any prefix). */
 export function inCidr(ip: string, cidr: string): boolean {
-  if (isIPv4(ip) && isIPv4(cidr.split('/')[0])) {
-    const c = parseCidr4(cidr);
-    const n = ipv4ToInt(ip);
-    return n >= c.network && n <= c.broadcast;
-  }
-  if (isIPv6(ip) && isIPv6(cidr.split('/')[0])) {
-    const c = parseCidr6(cidr);
-    const n = ipv6ToBigInt(ip);
-    return n >= c.network && n <= c.last;
-  }
-  return false;
+  const [net, prefix] = splitCidr(cidr);
+  const v4 = isIPv4(ip) && isIPv4(net);
+  if (!v4 && !(isIPv6(ip) && isIPv6(net))) return false;
+  const hostBits = BigInt((v4 ? 32 : 128) - prefix);
+  const n = (x: string) => (v4 ? BigInt(ipv4ToInt(x)) : ipv6ToBigInt(x));
+  return n(ip) >> hostBits === n(net) >> hostBits;
 }

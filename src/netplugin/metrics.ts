@@ -12,6 +12,7 @@ export class Metrics {
     registers: [this.registry],
   });
   readonly ipsInUse = new Gauge({ name: 'contiv_netplugin_ips_in_use', help: 'IPv4 addresses allocated', registers: [this.registry] });
+  readonly etcdRequests = new Counter({ name: 'contiv_netplugin_etcd_requests_total', help: 'Calls to etcd (cluster mode): claims, releases, listings, resyncs', registers: [this.registry] });
 
   constructor() {
     // process and V8 metrics (RSS, heap, event-loop lag): a long-running daemon's leaks show here first

@@ -1,34 +1,27 @@
 // The VXLAN overlay between nodes, flannel's vxlan backend done by hand: one VXLAN device per node with
 // learning off; for every other node a route to its pod block via that node's VTEP address (the block's
 // network address, onlink), a permanent neighbor entry for that address with the node's VTEP MAC, and an
-// FDB entry sending that MAC to the node's underlay IP. Programmed from the etcd node registry.
+// FDB entry sending that MAC to the node's underlay IP. In dual stack the same again for the IPv6 block,
+// carried over the same (IPv4) underlay. Programmed from the etcd node registry.
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { intToIpv4, parseCidr4 } from './ip';
+import type { NodeRecord } from '../etcd/layout';
+import { bigIntToIpv6, intToIpv4, parseCidr4, parseCidr6 } from './ip';
 
 const run = promisify(execFile);
 const ip = async (args: string[]) => (await run('ip', args)).stdout;
 
 export const VXLAN_OVERHEAD = 50; // outer Ethernet 14 + IPv4 20 + UDP 8 + VXLAN 8
 
-export interface Peer {
-  name: string;
-  nodeIp: string;
-  block: string;
-  vtepMac: string;
-}
-
 export interface OverlayConfig {
   device: string;
   vni: number;
   port: number;
   nodeIp: string;
-  /** This node's pod block: its network address is this node's VTEP address. */
-  block: string;
 }
 
-/** The VTEP address of a block: its network address, as flannel uses x.y.z.0/32. */
-export const vtepAddress = (block: string) => intToIpv4(parseCidr4(block).network);
+/** The VTEP address of a block: its network address, as flannel uses x.y.z.0/32 (and the IPv6 block's, /128). */
+export const vtepAddress = (block: string) => (block.includes(':') ? bigIntToIpv6(parseCidr6(block).network) : intToIpv4(parseCidr4(block).network));
 
 /** The underlay device holding `nodeIp`, and its MTU. */
 export async function underlayOf(nodeIp: string): Promise<{ ifname: string; mtu: number }> {
@@ -39,11 +32,11 @@ export async function underlayOf(nodeIp: string): Promise<{ ifname: string; mtu:
 }
 
 export class Overlay {
-  private readonly peers = new Map<string, Peer>();
+  private readonly peers = new Map<string, NodeRecord>();
 
   constructor(private readonly cfg: OverlayConfig) {}
 
-  /** Creates (or re-uses) the VXLAN device with its VTEP address; returns its MAC. */
+  /** Creates (or re-uses) the VXLAN device; returns its MAC, which this node registers as its VTEP MAC. */
   async ensureDevice(underlay: { ifname: string; mtu: number }): Promise<string> {
     const { device, vni, port, nodeIp } = this.cfg;
     const existing = await ip(['-j', '-d', 'link', 'show', 'dev', device]).catch(() => undefined);
@@ -54,21 +47,31 @@ export class Overlay {
       await ip(['link', 'add', device, 'type', 'vxlan', 'id', String(vni), 'local', nodeIp, 'dev', underlay.ifname, 'dstport', String(port), 'nolearning']);
     }
     await ip(['link', 'set', device, 'mtu', String(underlay.mtu - VXLAN_OVERHEAD), 'up']);
-    await ip(['addr', 'replace', `${vtepAddress(this.cfg.block)}/32`, 'dev', device]);
     const [link] = JSON.parse(await ip(['-j', 'link', 'show', 'dev', device])) as { address: string }[];
     return link.address;
   }
 
-  /** Programs (or re-programs) the route, neighbor and FDB entry for another node. */
-  async addPeer(p: Peer): Promise<void> {
+  /** This node's VTEP addresses, once its blocks are known. */
+  async assignVteps(blocks: string[]): Promise<void> {
+    for (const b of blocks) {
+      const v6 = b.includes(':');
+      await ip([...(v6 ? ['-6'] : []), 'addr', 'replace', `${vtepAddress(b)}/${v6 ? 128 : 32}`, 'dev', this.cfg.device, ...(v6 ? ['nodad'] : [])]);
+    }
+  }
+
+  /** Programs (or re-programs) the routes, neighbor and FDB entries for another node. */
+  async addPeer(p: NodeRecord): Promise<void> {
     const old = this.peers.get(p.name);
-    if (old && old.block === p.block && old.vtepMac === p.vtepMac && old.nodeIp === p.nodeIp) return;
+    if (old && old.block === p.block && old.block6 === p.block6 && old.vtepMac === p.vtepMac && old.nodeIp === p.nodeIp) return;
     if (old) await this.removePeer(p.name);
     const { device } = this.cfg;
-    const vtep = vtepAddress(p.block);
-    await ip(['neigh', 'replace', vtep, 'lladdr', p.vtepMac, 'dev', device, 'nud', 'permanent']);
     await run('bridge', ['fdb', 'replace', p.vtepMac, 'dev', device, 'dst', p.nodeIp, 'self', 'permanent']);
-    await ip(['route', 'replace', p.block, 'via', vtep, 'dev', device, 'onlink']);
+    for (const block of [p.block, ...(p.block6 ? [p.block6] : [])]) {
+      const family = block.includes(':') ? ['-6'] : [];
+      const vtep = vtepAddress(block);
+      await ip([...family, 'neigh', 'replace', vtep, 'lladdr', p.vtepMac, 'dev', device, 'nud', 'permanent']);
+      await ip([...family, 'route', 'replace', block, 'via', vtep, 'dev', device, 'onlink']);
+    }
     this.peers.set(p.name, p);
   }
 
@@ -78,8 +81,11 @@ export class Overlay {
     if (!p) return;
     const { device } = this.cfg;
     const quiet = (f: Promise<unknown>) => f.catch(() => undefined);
-    await quiet(ip(['route', 'del', p.block, 'dev', device]));
-    await quiet(ip(['neigh', 'del', vtepAddress(p.block), 'dev', device]));
+    for (const block of [p.block, ...(p.block6 ? [p.block6] : [])]) {
+      const family = block.includes(':') ? ['-6'] : [];
+      await quiet(ip([...family, 'route', 'del', block, 'dev', device]));
+      await quiet(ip([...family, 'neigh', 'del', vtepAddress(block), 'dev', device]));
+    }
     await quiet(run('bridge', ['fdb', 'del', p.vtepMac, 'dev', device, 'dst', p.nodeIp, 'self']));
     this.peers.delete(name);
   }

@@ -9,7 +9,7 @@ import type { Pool4, Pool6 } from './ipam';
 import type { Metrics } from './metrics';
 import { KeyedMutex } from './mutex';
 import { resolvePodNetns } from './podns';
-import type { ClusterIpam } from './cluster';
+import type { IpClaims } from './cluster/claims';
 import type { EndpointRow, Store } from './store';
 
 interface Target {
@@ -40,7 +40,7 @@ export class NetpluginService {
     private readonly log: Logger,
     private readonly metrics: Metrics,
     /** Cluster mode: IP ownership in etcd on top of the local records. */
-    private readonly cluster?: ClusterIpam,
+    private readonly cluster?: IpClaims,
   ) {}
 
   /** The record's addresses in CIDR form, as both the wire answer and /endpoints give them. */
@@ -132,8 +132,9 @@ export class NetpluginService {
         createdAt: new Date().toISOString(),
       };
       if (this.cluster && !(await this.cluster.claim(row))) {
-        this.log.warn('IP held in etcd by an earlier attachment; trying the next', { ip: intToIpv4(ipv4) });
+        this.log.warn('IP held in etcd by an earlier attachment; trying the next', { ip: intToIpv4(ipv4), ipv6 });
         this.pool4.markUsed(ipv4);
+        if (ipv6) this.pool6?.markUsed(ipv6);
         continue;
       }
       try {

@@ -1,30 +1,54 @@
-// Cluster mode on one machine: three nodes (network namespaces on an underlay bridge), each running its own
-// netplugin with IPAM, blocks and the node registry in a real etcd, pods talking across a VXLAN overlay.
+// Cluster mode on one machine: nodes are network namespaces on an underlay bridge, each running its own
+// netplugin against a real etcd (Debian's etcd-server, mutual TLS), pods talking across the VXLAN overlay.
+import { spawnSync } from 'node:child_process';
+import * as path from 'node:path';
 import { expect } from 'chai';
 import { ErrorCode } from '../../src/cni/errors';
-import { ipPrefix } from '../../src/netplugin/cluster';
 import { inCidr } from '../../src/netplugin/ip';
 import { cniEnv, runAdapter } from '../support/adapter';
-import { CLUSTER_CIDR, LEASE_TTL, TestCluster, type TestNode } from '../support/cluster';
-import { type TestNetns, inNetns, namedNetns, ping, sh, waitFor } from '../support/sys';
+import { CLUSTER_CIDR, CLUSTER_CIDR6, LEASE_TTL, TestCluster, type TestNode } from '../support/cluster';
+import { TestNetplugin } from '../support/netplugin';
+import { BIN, type TestNetns, hostLinkNames, inNetns, namedNetns, sh, waitFor } from '../support/sys';
 
-describe('e2e: cluster mode (etcd IPAM, VXLAN overlay, three nodes)', function () {
+interface Pod {
+  ns: TestNetns;
+  ip: string;
+  ip6?: string;
+}
+
+function podsOf(cluster: TestCluster) {
+  const made: TestNetns[] = [];
+  const conf = (n: TestNode) => ({ ...n.np.conf, cniVersion: '1.0.0' });
+  const add = async (n: TestNode, id: string): Promise<Pod> => {
+    const ns = namedNetns();
+    made.push(ns);
+    const r = await runAdapter(cniEnv('ADD', id, ns.path), conf(n));
+    if (r.status !== 0) throw new Error(`ADD ${id} on ${n.name}: ${r.stdout}`);
+    const [ip, ip6] = r.json.ips.map((x: { address: string }) => x.address.split('/')[0]);
+    return { ns, ip, ip6 };
+  };
+  return { made, conf, add, cluster };
+}
+
+const ping6 = (nsPath: string, ip: string) => {
+  try {
+    inNetns(nsPath, 'ping', ['-6', '-c', '1', '-W', '2', ip]);
+    return true;
+  } catch {
+    return false;
+  }
+};
+const ping = (nsPath: string, ip: string) => spawnSync('nsenter', [`--net=${nsPath}`, '--', 'ping', '-c', '1', '-W', '2', ip]).status === 0;
+
+describe('e2e: cluster mode, three nodes, dual stack, etcd over mutual TLS', function () {
   this.timeout(300_000);
-  const cluster = new TestCluster();
-  const pods: TestNetns[] = [];
+  const cluster = new TestCluster({ dualStack: true });
+  const { made, conf, add } = podsOf(cluster);
   let n1: TestNode;
   let n2: TestNode;
   let n3: TestNode;
-  const conf = (n: TestNode) => ({ ...n.np.conf, cniVersion: '1.0.0' });
-  async function pod(n: TestNode, id: string): Promise<{ ns: TestNetns; ip: string }> {
-    const ns = namedNetns();
-    pods.push(ns);
-    const r = await runAdapter(cniEnv('ADD', id, ns.path), conf(n));
-    if (r.status !== 0) throw new Error(`ADD ${id} on ${n.name}: ${r.stdout}`);
-    return { ns, ip: r.json.ips[0].address.split('/')[0] };
-  }
   const blockOf = (name: string) => cluster.state().nodes.find((x) => x.name === name)?.block;
-  const routesIn = (n: TestNode) => sh('ip', ['-n', n.netns, '-4', 'route', 'show', 'dev', 'contivvxlan0']);
+  const routesIn = (n: TestNode, family = '-4') => sh('ip', ['-n', n.netns, family, 'route', 'show', 'dev', 'contivvxlan0']);
 
   before(async () => {
     await cluster.start();
@@ -33,111 +57,234 @@ describe('e2e: cluster mode (etcd IPAM, VXLAN overlay, three nodes)', function (
     n3 = await cluster.addNode('node3', 3);
   });
   after(async () => {
-    pods.forEach((p) => p.remove());
+    made.forEach((p) => p.remove());
     await cluster.destroy();
   });
 
-  it('each node registers with its own block; every node routes the others\' blocks over VXLAN', async () => {
+  it('each node registers with its own IPv4 and IPv6 blocks; every node routes the others\' blocks over VXLAN', async () => {
     const s = cluster.state();
     expect(s.nodes.map((n) => n.name).sort()).to.deep.equal(['node1', 'node2', 'node3']);
-    const blocks = s.nodes.map((n) => n.block);
-    expect(new Set(blocks).size).to.equal(3);
-    for (const b of blocks) expect(b).to.match(/^10\.200\.\d+\.0\/24$/);
+    expect(new Set(s.nodes.map((n) => n.block)).size).to.equal(3);
+    expect(new Set(s.nodes.map((n) => n.block6)).size).to.equal(3);
+    for (const node of s.nodes) {
+      expect(inCidr(node.block.split('/')[0], CLUSTER_CIDR)).to.equal(true);
+      expect(node.block6).to.match(/\/64$/);
+      expect(inCidr(node.block6!.split('/')[0], CLUSTER_CIDR6)).to.equal(true);
+    }
     for (const n of [n1, n2, n3]) {
-      const others = s.nodes.filter((x) => x.name !== n.name).map((x) => x.block);
-      await waitFor(`${n.name}'s overlay routes`, () => others.every((b) => routesIn(n).includes(b)));
-      // the VXLAN header comes out of the underlay's 1500
+      const others = s.nodes.filter((x) => x.name !== n.name);
+      await waitFor(`${n.name}'s overlay routes`, () => others.every((o) => routesIn(n).includes(o.block) && routesIn(n, '-6').includes(o.block6!)));
       expect(JSON.parse(sh('ip', ['-n', n.netns, '-j', 'link', 'show', 'contivvxlan0']))[0].mtu).to.equal(1450);
     }
   });
 
-  it('a pod on node 1 pings pods on nodes 2 and 3 (MTU 1450 inside pods)', async () => {
-    const a = await pod(n1, 'ping-a');
-    const b = await pod(n2, 'ping-b');
-    const c = await pod(n3, 'ping-c');
+  it('a pod on node 1 pings pods on nodes 2 and 3 over IPv4 and IPv6 (MTU 1450 inside pods)', async () => {
+    const a = await add(n1, 'ping-a');
+    const b = await add(n2, 'ping-b');
+    const c = await add(n3, 'ping-c');
     expect(JSON.parse(inNetns(a.ns.path, 'ip', ['-j', 'link', 'show', 'eth0']))[0].mtu).to.equal(1450);
-    expect(ping(a.ns.path, b.ip), `${a.ip} -> ${b.ip}`).to.equal(true);
-    expect(ping(a.ns.path, c.ip), `${a.ip} -> ${c.ip}`).to.equal(true);
-    expect(ping(c.ns.path, b.ip), `${c.ip} -> ${b.ip}`).to.equal(true);
+    for (const [from, to] of [[a, b], [a, c], [c, b]] as const) {
+      expect(ping(from.ns.path, to.ip), `${from.ip} -> ${to.ip}`).to.equal(true);
+      expect(ping6(from.ns.path, to.ip6!), `${from.ip6} -> ${to.ip6}`).to.equal(true);
+    }
   });
 
-  it('3 x 50 concurrent ADDs give 150 distinct IPs, each in its node\'s block; DELs free them in etcd', async () => {
+  it('3 x 50 concurrent ADDs give 150 distinct IPv4 and IPv6 addresses, each in its node\'s blocks; DELs free them in etcd', async () => {
     const before = cluster.state().ips.length;
     const nss = [n1, n2, n3].flatMap((n) => Array.from({ length: 50 }, (_, i) => ({ n, id: `burst-${n.name}-${i}`, ns: namedNetns() })));
-    pods.push(...nss.map((x) => x.ns));
+    made.push(...nss.map((x) => x.ns));
     const adds = await Promise.all(nss.map((x) => runAdapter(cniEnv('ADD', x.id, x.ns.path), conf(x.n))));
     expect(adds.filter((r) => r.status !== 0).map((r) => r.stdout)).to.deep.equal([]);
-    const ips = adds.map((r) => r.json.ips[0].address.split('/')[0]);
-    expect(new Set(ips).size).to.equal(150);
+    const ips = adds.map((r) => r.json.ips.map((x: { address: string }) => x.address.split('/')[0]) as string[]);
+    expect(new Set(ips.map((x) => x[0])).size).to.equal(150);
+    expect(new Set(ips.map((x) => x[1])).size).to.equal(150);
     const s = cluster.state();
-    expect(s.ips.length).to.equal(before + 150);
-    const blocks = new Map(s.nodes.map((n) => [n.name, n.block]));
+    expect(s.ips.length).to.equal(before + 300);
     for (const [i, x] of nss.entries()) {
-      const block = blocks.get(x.n.name)!;
-      expect(inCidr(ips[i], block), `${ips[i]} in ${block}`).to.equal(true);
+      const node = s.nodes.find((n) => n.name === x.n.name)!;
+      expect(inCidr(ips[i][0], node.block) && inCidr(ips[i][1], node.block6!), `${ips[i]} in ${node.block} and ${node.block6}`).to.equal(true);
     }
     const dels = await Promise.all(nss.map((x) => runAdapter(cniEnv('DEL', x.id, x.ns.path), conf(x.n))));
     expect(dels.filter((r) => r.status !== 0).length).to.equal(0);
     await waitFor('etcd to hold only the earlier IPs', () => cluster.state().ips.length === before);
   });
 
-  it('etcd down: ADD answers code 11 and changes nothing; a DEL is queued and applied once etcd is back', async () => {
-    const kept = await pod(n1, 'survivor');
-    const portsBefore = n1.np.bridgePorts().length;
-    const endpointsBefore = (await n1.np.endpoints()).length;
-    await cluster.stopEtcd();
-
-    const ns = namedNetns();
-    pods.push(ns);
-    const add = await runAdapter(cniEnv('ADD', 'while-etcd-down', ns.path), conf(n1));
-    expect(add.status).to.not.equal(0);
-    expect(add.json.code).to.equal(ErrorCode.TryAgainLater);
-    expect(add.json.msg).to.match(/etcd/);
-    expect(n1.np.bridgePorts().length).to.equal(portsBefore);
-    expect((await n1.np.endpoints()).length).to.equal(endpointsBefore);
-
-    const del = await runAdapter(cniEnv('DEL', 'survivor', kept.ns.path), conf(n1));
-    expect(del.status, del.stdout).to.equal(0);
-    expect(n1.np.bridgePorts().length).to.equal(portsBefore - 1);
-
-    await cluster.startEtcd();
-    await waitFor('the queued release to reach etcd', () => !cluster.state().ips.some((e) => e.ip === kept.ip), 30_000);
-    const again = await runAdapter(cniEnv('ADD', 'after-etcd-back', ns.path), conf(n1));
-    expect(again.status, again.stdout).to.equal(0);
-  });
-
-  it('a netplugin restart (kill -9) keeps its block and its pods', async () => {
-    const p = await pod(n2, 'restart-pod');
-    const from = await pod(n1, 'restart-probe');
+  it('a netplugin restart (kill -9) keeps its blocks and its pods', async () => {
+    const p = await add(n2, 'restart-pod');
+    const from = await add(n1, 'restart-probe');
     const block = blockOf('node2');
     await n2.np.stop('SIGKILL');
     await n2.np.start();
     expect(blockOf('node2')).to.equal(block);
     expect((await n2.np.endpoints()).some((e) => e.containerId === 'restart-pod')).to.equal(true);
     expect(ping(from.ns.path, p.ip)).to.equal(true);
+    expect(ping6(from.ns.path, p.ip6!)).to.equal(true);
   });
 
-  it('a dead node leaves at lease expiry and its routes go; its block is not reused while its pods are recorded, then is taken over', async () => {
-    await pod(n3, 'orphaned-pod');
+  it('a node frozen past its lease, whose empty block was taken over meanwhile, refuses to allocate in it when it wakes', async () => {
+    const frozen = await cluster.addNode('frozen', 6);
+    const lostBlock = blockOf('frozen')!;
+    let heir: TestNode;
+    process.kill(frozen.np.pid!, 'SIGSTOP');
+    try {
+      await waitFor('the frozen node to leave the registry', () => !cluster.state().nodes.some((n) => n.name === 'frozen'), (LEASE_TTL + 10) * 1000);
+      heir = await cluster.addNode('heir', 7);
+      expect(blockOf('heir')).to.equal(lostBlock);
+    } finally {
+      process.kill(frozen.np.pid!, 'SIGCONT');
+    }
+    await waitFor('the woken node to find its block gone', async () => {
+      const ns = namedNetns();
+      made.push(ns);
+      const r = await runAdapter(cniEnv('ADD', `woken-${made.length}`, ns.path), conf(frozen));
+      return r.status === 1 && r.json.code === ErrorCode.TryAgainLater && String(r.json.msg).includes(`block ${lostBlock}`);
+    }, 20_000);
+    // and the heir serves the block alone: its pods are reachable from elsewhere
+    const p = await add(heir, 'heir-pod');
+    const from = await add(n1, 'heir-probe');
+    expect(ping(from.ns.path, p.ip)).to.equal(true);
+  });
+
+  it('a dead node leaves at lease expiry, its routes go; remove-node refuses a live node, then releases a dead one\'s IPs and blocks, and a new node takes the block over', async () => {
+    await add(n3, 'orphaned-pod');
     const deadBlock = blockOf('node3')!;
+    expect(cluster.contivctlRun(['remove-node', 'node3', '--yes']).stderr).to.include('node node3 is alive');
     await n3.np.stop('SIGKILL');
     await waitFor('node3 to leave the registry', () => !cluster.state().nodes.some((n) => n.name === 'node3'), (LEASE_TTL + 10) * 1000);
-    await waitFor('node1 to drop node3\'s route', () => !routesIn(n1).includes(deadBlock));
-    const blocks = cluster.state().blocks;
-    expect(blocks.find((b) => b.block === deadBlock)).to.include({ node: 'node3', ownerAlive: false });
+    await waitFor('node1 to drop node3\'s routes', () => !routesIn(n1).includes(deadBlock));
     const n4 = await cluster.addNode('node4', 4);
     expect(blockOf('node4')).to.not.equal(deadBlock);
-    expect(blockOf('node4')).to.match(new RegExp(`^${CLUSTER_CIDR.split('.').slice(0, 2).join('\\.')}\\.`));
-    const p4 = await pod(n4, 'newcomer');
-    const p1 = await pod(n1, 'greeter');
-    expect(ping(p1.ns.path, p4.ip)).to.equal(true);
 
-    // once the dead node's pods are gone from etcd (an operator's cleanup), its block is taken over
-    cluster.etcdDeletePrefix(n1, ipPrefix(deadBlock));
+    const dry = cluster.contivctl(['remove-node', 'node3']);
+    expect(dry.dryRun).to.equal(true);
+    expect(dry.ips.map((x: { containerId: string }) => x.containerId)).to.include('orphaned-pod');
+    expect(dry.blocks.map((x: { block: string }) => x.block)).to.include(deadBlock);
+    expect(cluster.state().blocks.some((b) => b.block === deadBlock)).to.equal(true);
+    const done = cluster.contivctl(['remove-node', 'node3', '--yes']);
+    expect(done.skipped).to.deep.equal([]);
+    expect(done.deleted).to.have.length(dry.ips.length + dry.blocks.length);
+    const s = cluster.state();
+    expect(s.ips.some((x) => x.node === 'node3')).to.equal(false);
+    expect(s.blocks.some((b) => b.node === 'node3')).to.equal(false);
+
     const n5 = await cluster.addNode('node5', 5);
     expect(blockOf('node5')).to.equal(deadBlock);
-    expect(cluster.state().blocks.find((b) => b.block === deadBlock)).to.include({ node: 'node5', ownerAlive: true });
-    const p5 = await pod(n5, 'heir');
+    const p5 = await add(n5, 'heir5');
+    const p4 = await add(n4, 'newcomer');
+    const p1 = await add(n1, 'greeter');
     expect(ping(p1.ns.path, p5.ip)).to.equal(true);
+    expect(ping(p1.ns.path, p4.ip)).to.equal(true);
+  });
+});
+
+describe('e2e: cluster mode, nodes started at the same moment', function () {
+  this.timeout(300_000);
+  const cluster = new TestCluster();
+  const ROUNDS = 8;
+  before(() => cluster.start());
+  after(() => cluster.destroy());
+
+  it(`never share a block (${ROUNDS} rounds of 4 nodes started together)`, async () => {
+    const shared: string[] = [];
+    for (let round = 0; round < ROUNDS; round++) {
+      const nodes = await Promise.all([1, 2, 3, 4].map((i) => cluster.addNode(`r${round}n${i}`, 20 + round * 4 + i)));
+      const blocks = cluster.state().nodes.filter((n) => n.name.startsWith(`r${round}n`)).map((n) => n.block);
+      if (blocks.length !== 4 || new Set(blocks).size !== 4) shared.push(`round ${round}: ${blocks.join(' ')}`);
+      for (const n of nodes) await cluster.removeNode(n);
+      await cluster.client().delete().prefix('/contiv/').exec();
+    }
+    expect(shared).to.deep.equal([]);
+  });
+});
+
+describe('e2e: cluster mode, etcd over TLS refuses what it must, quickly and clearly', function () {
+  this.timeout(120_000);
+  const cluster = new TestCluster();
+  before(() => cluster.start());
+  after(() => cluster.destroy());
+
+  const start = (etcdFlags: string[]) => {
+    const np = new TestNetplugin({ subnet: '10.255.255.0/24', extraArgs: ['--store', 'etcd', ...etcdFlags, '--node-name', 'refused', '--node-ip', '192.168.213.254', '--cluster-cidr', CLUSTER_CIDR, '--vxlan-device', 'ctvvxrefused'] });
+    const t0 = Date.now();
+    const r = spawnSync(path.join(BIN, 'netplugin'), np.args(), { encoding: 'utf8', timeout: 30_000 });
+    void np.destroy();
+    return { ...r, ms: Date.now() - t0, bridge: np.bridge };
+  };
+  const certs = () => cluster.certs!;
+
+  it('a wrong CA: the netplugin exits at once saying etcd\'s certificate is not trusted', () => {
+    const r = start(['--etcd-endpoints', cluster.endpoints.join(','), '--etcd-ca', certs().otherCa, '--etcd-cert', certs().clientCert, '--etcd-key', certs().clientKey]);
+    expect(r.status).to.equal(1);
+    expect(r.stderr).to.include("etcd's certificate is not trusted (check --etcd-ca)");
+    expect(r.ms).to.be.below(15_000);
+  });
+
+  it('no client certificate: etcd refuses it, and the netplugin says so', () => {
+    const r = start(['--etcd-endpoints', cluster.endpoints.join(','), '--etcd-ca', certs().ca]);
+    expect(r.status).to.equal(1);
+    expect(r.stderr).to.include("etcd refused this client's certificate");
+    expect(r.ms).to.be.below(15_000);
+  });
+
+  it('plain http:// is refused without --etcd-insecure, before anything on the node changes', () => {
+    const r = start(['--etcd-endpoints', cluster.endpoints.map((e) => e.replace('https', 'http')).join(',')]);
+    expect(r.status).to.equal(1);
+    expect(r.stderr).to.include('etcd over plain HTTP is refused');
+    expect(hostLinkNames()).to.not.include(r.bridge).and.not.include('ctvvxrefused');
+  });
+
+  it('contivctl cluster with a wrong CA fails with the same clear message', () => {
+    const r = cluster.contivctlRun(['show'], ['--etcd-endpoints', cluster.endpoints.join(','), '--etcd-ca', certs().otherCa, '--etcd-cert', certs().clientCert, '--etcd-key', certs().clientKey]);
+    expect(r.status).to.equal(1);
+    expect(r.stderr).to.include("etcd's certificate is not trusted");
+  });
+});
+
+describe('e2e: cluster mode on a 3-member etcd', function () {
+  this.timeout(300_000);
+  const cluster = new TestCluster({ members: 3 });
+  const { made, conf, add } = podsOf(cluster);
+  let n1: TestNode;
+  before(async () => {
+    await cluster.start();
+    n1 = await cluster.addNode('q1', 1);
+  });
+  after(async () => {
+    made.forEach((p) => p.remove());
+    await cluster.destroy();
+  });
+
+  it('one member killed: ADD and DEL keep working', async () => {
+    await cluster.stopMember(0);
+    const p = await add(n1, 'one-down');
+    const r = await runAdapter(cniEnv('DEL', 'one-down', p.ns.path), conf(n1));
+    expect(r.status, r.stdout).to.equal(0);
+    await waitFor('the release to reach etcd', () => !cluster.state().ips.some((x) => x.containerId === 'one-down'), 20_000);
+  });
+
+  it('quorum lost: ADD answers code 11 with nothing half-made; a DEL is queued; quorum back, the release is applied', async () => {
+    const kept = await add(n1, 'survivor');
+    const veths = n1.np.bridgePorts();
+    const endpoints = await n1.np.endpoints();
+    await cluster.stopMember(1);
+    const ns = namedNetns();
+    made.push(ns);
+    const r = await runAdapter(cniEnv('ADD', 'no-quorum', ns.path), conf(n1));
+    expect(r.status).to.equal(1);
+    expect(r.json.code, r.stdout).to.equal(ErrorCode.TryAgainLater);
+    expect(r.json.msg).to.match(/etcd/);
+    expect(n1.np.bridgePorts()).to.deep.equal(veths);
+    expect(await n1.np.endpoints()).to.deep.equal(endpoints);
+    expect(inNetns(ns.path, 'ip', ['-o', 'link', 'show'])).to.not.include('eth0');
+
+    const del = await runAdapter(cniEnv('DEL', 'survivor', kept.ns.path), conf(n1));
+    expect(del.status, del.stdout).to.equal(0);
+    expect(n1.np.bridgePorts()).to.have.length(veths.length - 1);
+
+    await Promise.all([cluster.startMember(0), cluster.startMember(1)]);
+    await waitFor('the queued release to reach etcd', () => !cluster.state().ips.some((x) => x.containerId === 'survivor'), 60_000);
+    expect(cluster.state().ips.some((x) => x.containerId === 'no-quorum')).to.equal(false);
+    const again = await runAdapter(cniEnv('ADD', 'quorum-back', ns.path), conf(n1));
+    expect(again.status, again.stdout).to.equal(0);
   });
 });

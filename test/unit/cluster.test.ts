@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { blocksOf, chooseBlock } from '../../src/netplugin/cluster';
+import { blocksOf, chooseBlock } from '../../src/netplugin/cluster/blocks';
 
 describe('unit: cluster blocks', () => {
   const blocks = blocksOf('10.200.0.0/22', 24);
@@ -8,6 +8,13 @@ describe('unit: cluster blocks', () => {
     expect(blocks).to.deep.equal(['10.200.0.0/24', '10.200.1.0/24', '10.200.2.0/24', '10.200.3.0/24']);
     expect(() => blocksOf('10.200.0.0/16', 12)).to.throw(/between/);
     expect(() => blocksOf('10.200.0.0/16', 30)).to.throw(/between/);
+  });
+
+  it('cuts an IPv6 cluster CIDR the same way (the host bits of the CIDR do not matter), and refuses too many blocks', () => {
+    expect(blocksOf('fd00:200::5/62', 64)).to.deep.equal(['fd00:200::/64', 'fd00:200:0:1::/64', 'fd00:200:0:2::/64', 'fd00:200:0:3::/64']);
+    expect(blocksOf('fd00:200::/56', 64)).to.have.length(256);
+    expect(() => blocksOf('fd00::/32', 64)).to.throw(/more than 65536/);
+    expect(() => blocksOf('fd00:200::/56', 48)).to.throw(/between/);
   });
 
   it('keeps the block a node already owns (a restart keeps its pods)', () => {

@@ -1,0 +1,117 @@
+// How the netplugin and contivctl reach etcd: over TLS with a client certificate (--etcd-ca, --etcd-cert,
+// --etcd-key, as Calico and Cilium take them); plain HTTP only when asked for with --etcd-insecure. Every
+// call is bounded: an etcd that does not answer in time is unreachable (code 11 for a CNI request), never a
+// hang, whatever the reason (down, no quorum, a TLS handshake that fails).
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as tls from 'node:tls';
+import { Etcd3 } from 'etcd3';
+import { CniError, ErrorCode } from '../cni/errors';
+
+/** An etcd call that takes longer is treated as etcd being unreachable. */
+export const ETCD_TIMEOUT_MS = 3000;
+/**
+ * One attempt on one member: a call to a member that just died waited ~7 s here before the client gave up
+ * on it. Past this deadline the client retries on the next member (the deadline error is recoverable), so a
+ * dead member of three costs a call ~1 s, inside ETCD_TIMEOUT_MS.
+ */
+const ATTEMPT_MS = 1000;
+const perAttemptDeadline = (ctx: { isStream: boolean }) => (ctx.isStream ? {} : { deadline: Date.now() + ATTEMPT_MS });
+
+export interface EtcdOptions {
+  endpoints: string[];
+  /** PEM files: the CA that signed etcd's certificate, and this client's certificate and key. */
+  ca?: string;
+  cert?: string;
+  key?: string;
+  /** Allow http:// endpoints (no TLS). */
+  insecure?: boolean;
+}
+
+function readPem(flag: string, file: string): Buffer {
+  try {
+    return fs.readFileSync(file);
+  } catch (err) {
+    throw new Error(`${flag} ${file}: ${(err as Error).message}`);
+  }
+}
+
+let sniFixed = false;
+/**
+ * grpc-js (1.14.7, the latest) sets the TLS servername to the endpoint's host even when it is an IP address,
+ * which Node 26 refuses (deprecated since Node 12, DEP0123): SNI carries host names only (RFC 6066). Without
+ * a servername Node checks the certificate against the host instead, so an IP endpoint is still verified
+ * against the certificate's IP SANs.
+ */
+function dropIpServerNames(): void {
+  if (sniFixed) return;
+  sniFixed = true;
+  // the module object itself (grpc-js calls require('tls').connect), not TypeScript's read-only namespace view
+  const tlsModule = require('node:tls') as { connect: typeof tls.connect };
+  const connect = tlsModule.connect;
+  tlsModule.connect = ((options: tls.ConnectionOptions, ...rest: unknown[]) => {
+    if (options?.servername && net.isIP(options.servername)) options = { ...options, servername: undefined };
+    return (connect as (...a: unknown[]) => tls.TLSSocket)(options, ...rest);
+  }) as typeof tls.connect;
+}
+
+/** Checks the options against the rules above and opens a client; no call is made yet. */
+export function connectEtcd(o: EtcdOptions): Etcd3 {
+  if (!o.endpoints.length) throw new Error('--etcd-endpoints is empty');
+  const schemes = new Set(o.endpoints.map((e) => /^(https?):\/\//.exec(e)?.[1]));
+  if (schemes.has(undefined)) throw new Error(`--etcd-endpoints ${o.endpoints.join(',')}: every endpoint needs http:// or https://`);
+  if (schemes.size > 1) throw new Error('--etcd-endpoints mixes http:// and https://');
+  if (schemes.has('http')) {
+    if (!o.insecure) throw new Error('etcd over plain HTTP is refused: use https:// endpoints with --etcd-ca, --etcd-cert and --etcd-key, or pass --etcd-insecure to allow it');
+    return new Etcd3({ hosts: o.endpoints, dialTimeout: ETCD_TIMEOUT_MS, defaultCallOptions: perAttemptDeadline });
+  }
+  if (!o.ca) throw new Error('https:// etcd endpoints need --etcd-ca (the CA that signed etcd\'s certificate)');
+  if (!o.cert !== !o.key) throw new Error('--etcd-cert and --etcd-key go together');
+  const credentials = {
+    rootCertificate: readPem('--etcd-ca', o.ca),
+    ...(o.cert && o.key ? { certChain: readPem('--etcd-cert', o.cert), privateKey: readPem('--etcd-key', o.key) } : {}),
+  };
+  dropIpServerNames();
+  return new Etcd3({ hosts: o.endpoints, dialTimeout: ETCD_TIMEOUT_MS, defaultCallOptions: perAttemptDeadline, credentials });
+}
+
+/** What a failed etcd call means, with the fix when it is a TLS refusal. */
+function describeFailure(what: string, err: Error): Error {
+  const m = err.message;
+  const hint = /bad certificate|certificate required|alert number 4[26]/.test(m) ? ': etcd refused this client\'s certificate (check --etcd-cert and --etcd-key)'
+    : /verify|self[- ]signed|certificate/.test(m) ? ': etcd\'s certificate is not trusted (check --etcd-ca) or does not name this endpoint'
+    : '';
+  return new Error(`${what}: ${m.split(' Resolution note')[0]}${hint}`);
+}
+
+/** One client and every call made through it: each bounded in time, and counted when asked (for /metrics). */
+export class EtcdSession {
+  constructor(
+    readonly client: Etcd3,
+    readonly endpoints: string[],
+    private readonly onCall?: () => void,
+  ) {}
+
+  call<T>(what: string, request: Promise<T>): Promise<T> {
+    this.onCall?.();
+    let timer: NodeJS.Timeout;
+    return Promise.race([
+      request.catch((err: Error) => Promise.reject(describeFailure(what, err))),
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`${what}: etcd (${this.endpoints.join(', ')}) did not answer within ${ETCD_TIMEOUT_MS} ms`)), ETCD_TIMEOUT_MS);
+      }),
+    ]).finally(() => clearTimeout(timer));
+  }
+
+  close(): void {
+    this.client.close();
+  }
+}
+
+export function openSession(o: EtcdOptions, onCall?: () => void): EtcdSession {
+  return new EtcdSession(connectEtcd(o), o.endpoints, onCall);
+}
+
+/** The CNI error for a request that needed etcd and could not have it. */
+export const etcdUnreachable = (err: unknown) =>
+  new CniError(ErrorCode.TryAgainLater, `etcd is unreachable: ${(err as Error).message}`, 'the cluster store answers again once etcd is back (and has quorum); nothing was allocated');

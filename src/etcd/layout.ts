@@ -1,0 +1,62 @@
+// The cluster store's layout in etcd v3: the contract between every node's netplugin and contivctl.
+//   /contiv/nodes/<name>          NodeRecord   under the node's lease (kept alive), written in the same
+//                                              transaction as its block claims
+//   /contiv/blocks/<cidr>         BlockRecord  no lease: pods outlive a node's lease (IPv4 and IPv6 blocks)
+//   /contiv/ips/<block>/<ip>      IpRecord     created only if absent, and only while the block is its node's
+// CIDRs in keys have '-' for '/' (10.244.3.0-24, fd00:244:0:3::-64).
+import * as z from 'zod/mini';
+
+export const PREFIX = '/contiv/';
+export const NODES = `${PREFIX}nodes/`;
+export const BLOCKS = `${PREFIX}blocks/`;
+export const IPS = `${PREFIX}ips/`;
+
+export const nodeKey = (name: string) => `${NODES}${name}`;
+export const blockKey = (block: string) => `${BLOCKS}${block.replace('/', '-')}`;
+export const blockOfKey = (key: string) => key.slice(BLOCKS.length).replace('-', '/');
+/** The prefix of a block's IP keys. */
+export const ipPrefix = (block: string) => `${IPS}${block.replace('/', '-')}/`;
+export const ipKey = (block: string, ip: string) => `${ipPrefix(block)}${ip}`;
+/** The block an IP key is under, and the IP. */
+export function splitIpKey(key: string): { block: string; ip: string } {
+  const [block, ip] = key.slice(IPS.length).split('/');
+  return { block: block.replace('-', '/'), ip };
+}
+
+export const nodeRecordSchema = z.object({
+  name: z.string(),
+  /** The underlay address other nodes send VXLAN to. */
+  nodeIp: z.string(),
+  block: z.string(),
+  /** Dual stack: the node's IPv6 block. */
+  block6: z.optional(z.string()),
+  vtepMac: z.string(),
+});
+export type NodeRecord = z.infer<typeof nodeRecordSchema>;
+
+export const blockRecordSchema = z.object({ node: z.string(), claimedAt: z.string() });
+export type BlockRecord = z.infer<typeof blockRecordSchema>;
+
+export const ipRecordSchema = z.object({
+  node: z.string(),
+  containerId: z.string(),
+  ifname: z.string(),
+  netns: z.string(),
+  podName: z.string(),
+  podNamespace: z.string(),
+  createdAt: z.string(),
+});
+export type IpRecord = z.infer<typeof ipRecordSchema>;
+
+/** A record read back from etcd: anything else written under our keys is refused by name. */
+export function parseRecord<T>(schema: z.ZodMiniType<T>, key: string, value: string): T {
+  let json: unknown;
+  try {
+    json = JSON.parse(value);
+  } catch {
+    throw new Error(`etcd key ${key} holds something that is not JSON`);
+  }
+  const parsed = schema.safeParse(json);
+  if (!parsed.success) throw new Error(`etcd key ${key} does not hold a record of this release: ${parsed.error.issues.map((i) => i.path.join('.')).join(', ')}`);
+  return parsed.data;
+}

@@ -1,0 +1,102 @@
+// Which block of the cluster CIDR(s) a node serves. A node registers under its lease in the same transaction
+// that claims its blocks, so a claimed block always has a live owner in the registry until that owner's lease
+// expires: nodes that start together can no longer mistake each other's fresh claims for a dead node's.
+import type { Logger } from '../../log/logger';
+import type { EtcdSession } from '../../etcd/connect';
+import { BLOCKS, type BlockRecord, IPS, NODES, type NodeRecord, blockKey, blockOfKey, blockRecordSchema, ipPrefix, nodeKey, parseRecord, splitIpKey } from '../../etcd/layout';
+import { bigIntToIpv6, intToIpv4, ipv4ToInt, ipv6ToBigInt } from '../ip';
+
+/** The most blocks a cluster CIDR may be cut into: enough for any cluster, and cheap to scan. */
+const MAX_BLOCKS = 1 << 16;
+
+/** Every block of `clusterCidr` with prefix `blockPrefix`, in address order (IPv4 or IPv6). */
+export function blocksOf(clusterCidr: string, blockPrefix: number): string[] {
+  const v6 = clusterCidr.includes(':');
+  const [addr, len] = clusterCidr.split('/');
+  const prefix = Number(len);
+  const bits = v6 ? 128 : 32;
+  const [min, max] = v6 ? [64, 120] : [8, 28];
+  if (!Number.isInteger(prefix) || prefix < 1 || prefix > bits) throw new Error(`${clusterCidr} is not in CIDR form`);
+  if (blockPrefix < Math.max(prefix, min) || blockPrefix > max) throw new Error(`a block prefix of /${blockPrefix} must be between the cluster CIDR's /${prefix} (and /${min}) and /${max}`);
+  if (2 ** (blockPrefix - prefix) > MAX_BLOCKS) throw new Error(`${clusterCidr} cut into /${blockPrefix} blocks makes more than ${MAX_BLOCKS}: use a longer cluster prefix or a shorter block prefix`);
+  const host = BigInt(bits - blockPrefix);
+  const network = ((v6 ? ipv6ToBigInt(addr) : BigInt(ipv4ToInt(addr))) >> BigInt(bits - prefix)) << BigInt(bits - prefix);
+  const text = (n: bigint) => (v6 ? bigIntToIpv6(n) : intToIpv4(Number(n)));
+  return Array.from({ length: 2 ** (blockPrefix - prefix) }, (_, i) => `${text(network + (BigInt(i) << host))}/${blockPrefix}`);
+}
+
+export type BlockChoice = { block: string; how: 'kept' | 'new' | 'taken-over'; from?: string } | undefined;
+
+/**
+ * Which block this node uses: the one it already owns; else the first whose owner is dead (no node key) and
+ * which has no IP left (freed blocks are reused before the cluster CIDR is spread further); else the first
+ * never claimed. Pure, so the rule is tested apart from etcd.
+ */
+export function chooseBlock(me: string, candidates: string[], owners: Map<string, string>, liveNodes: Set<string>, blocksWithIps: Set<string>): BlockChoice {
+  const mine = candidates.find((b) => owners.get(b) === me);
+  if (mine) return { block: mine, how: 'kept' };
+  const orphan = candidates.find((b) => owners.has(b) && !liveNodes.has(owners.get(b)!) && !blocksWithIps.has(b));
+  if (orphan) return { block: orphan, how: 'taken-over', from: owners.get(orphan) };
+  const fresh = candidates.find((b) => !owners.has(b));
+  return fresh ? { block: fresh, how: 'new' } : undefined;
+}
+
+/** A block this node holds, with its record exactly as etcd holds it: every later claim compares against it. */
+export interface HeldBlock {
+  block: string;
+  record: string;
+}
+
+export interface BlockRequest {
+  clusterCidr: string;
+  blockPrefix: number;
+}
+
+/**
+ * Claims one block per request (IPv4, and IPv6 in dual stack) and writes the node's registration under
+ * `leaseId`, all in one transaction; retries when another node's transaction won a race.
+ */
+export async function claimBlocks(etcd: EtcdSession, self: Omit<NodeRecord, 'block' | 'block6'>, requests: BlockRequest[], leaseId: string, log: Logger): Promise<HeldBlock[]> {
+  const candidates = requests.map((r) => blocksOf(r.clusterCidr, r.blockPrefix));
+  const client = etcd.client;
+  for (let attempt = 0; attempt < 20; attempt++) {
+    const [blocks, nodes, ips] = await etcd.call('reading blocks, nodes and IPs', Promise.all([
+      client.getAll().prefix(BLOCKS).strings(),
+      client.getAll().prefix(NODES).keys(),
+      client.getAll().prefix(IPS).keys(),
+    ]));
+    const owners = new Map(Object.entries(blocks).map(([k, v]) => [blockOfKey(k), parseRecord(blockRecordSchema, k, v).node]));
+    const live = new Set(nodes.map((k) => k.slice(NODES.length)));
+    const withIps = new Set(ips.map((k) => splitIpKey(k).block));
+    const choices = candidates.map((c, i) => {
+      const choice = chooseBlock(self.name, c, owners, live, withIps);
+      if (!choice) throw new Error(`no free block of /${requests[i].blockPrefix} left in ${requests[i].clusterCidr}`);
+      return choice;
+    });
+    const takeovers = choices.filter((c) => c.how === 'taken-over');
+    // look again right before the transaction; its comparisons cover the rest (a dead owner would have to
+    // register again, in a transaction of its own, before it could allocate anything)
+    if (takeovers.length) {
+      const inUse = await etcd.call('reading the IPs of the blocks to take over', Promise.all(takeovers.map((c) => client.getAll().prefix(ipPrefix(c.block)).keys())));
+      if (inUse.some((keys) => keys.length)) continue;
+    }
+    const claimedAt = new Date().toISOString();
+    const held: HeldBlock[] = choices.map((c) => ({ block: c.block, record: c.how === 'kept' ? blocks[blockKey(c.block)] : JSON.stringify({ node: self.name, claimedAt } satisfies BlockRecord) }));
+    const [first, ...rest] = choices.flatMap((c): [string, 'Create' | 'Value' | 'Version', '==', string | number][] =>
+      c.how === 'new' ? [[blockKey(c.block), 'Create', '==', 0]]
+        : c.how === 'kept' ? [[blockKey(c.block), 'Value', '==', blocks[blockKey(c.block)]]]
+        : [[blockKey(c.block), 'Value', '==', blocks[blockKey(c.block)]], [nodeKey(c.from!), 'Version', '==', 0]]);
+    let txn = client.if(...first);
+    for (const cmp of rest) txn = txn.and(...cmp);
+    const registration: NodeRecord = { ...self, block: held[0].block, ...(held[1] ? { block6: held[1].block } : {}) };
+    const res = await etcd.call('claiming blocks and registering the node', txn.then(
+      ...choices.flatMap((c, i) => (c.how === 'kept' ? [] : [client.put(blockKey(c.block)).value(held[i].record)])),
+      client.put(nodeKey(self.name)).value(JSON.stringify(registration)).lease(leaseId),
+    ).commit());
+    if (res.succeeded) {
+      for (const c of choices) log.info('serving pod block', { block: c.block, how: c.how, from: c.from });
+      return held;
+    }
+  }
+  throw new Error('could not claim a block: too many concurrent claims');
+}

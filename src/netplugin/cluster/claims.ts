@@ -1,0 +1,120 @@
+// IP ownership in etcd. An address is used only after its key was created in a transaction that requires it
+// absent AND this node's block record unchanged: no two pods in the cluster share an IP even with ADDs
+// racing on every node, and a node that lost its block cannot allocate in it. DEL never waits for etcd: the
+// release is queued durably in the node's own store and applied when etcd answers.
+import { isIPv6 } from 'node:net';
+import { CniError, ErrorCode } from '../../cni/errors';
+import type { Logger } from '../../log/logger';
+import { type EtcdSession, etcdUnreachable } from '../../etcd/connect';
+import { type IpRecord, blockKey, ipKey, ipPrefix, ipRecordSchema, parseRecord } from '../../etcd/layout';
+import { intToIpv4 } from '../ip';
+import type { EndpointRow, Store } from '../store';
+import type { HeldBlock } from './blocks';
+
+export class IpClaims {
+  private draining = false;
+
+  constructor(
+    private readonly etcd: EtcdSession,
+    private readonly store: Store,
+    private readonly node: string,
+    private readonly v4: HeldBlock,
+    private readonly v6: HeldBlock | undefined,
+    private readonly log: Logger,
+    /** Why this node may not allocate any more (its block was taken over), or undefined. */
+    private readonly lost: () => string | undefined,
+  ) {}
+
+  /** The keys a record's addresses are claimed under. */
+  private keysOf(row: EndpointRow): { key: string; ip: string }[] {
+    const ip4 = intToIpv4(row.ipv4);
+    return [{ key: ipKey(this.v4.block, ip4), ip: ip4 }, ...(row.ipv6 && this.v6 ? [{ key: ipKey(this.v6.block, row.ipv6), ip: row.ipv6 }] : [])];
+  }
+
+  private refuseIfLost(): void {
+    const why = this.lost();
+    if (why) throw new CniError(ErrorCode.TryAgainLater, `this node cannot allocate: ${why}`, 'restart the netplugin: it claims a free block at start');
+  }
+
+  /**
+   * Creates the record's IP keys (v4 and v6) if absent, while the blocks are still this node's.
+   * false: an earlier attachment holds one of them (try the next addresses). Throws code 11.
+   */
+  async claim(row: EndpointRow): Promise<boolean> {
+    this.refuseIfLost();
+    const record = JSON.stringify({ node: this.node, containerId: row.containerId, ifname: row.ifname, netns: row.netns, podName: row.podName, podNamespace: row.podNamespace, createdAt: row.createdAt } satisfies IpRecord);
+    const keys = this.keysOf(row);
+    const held = [this.v4, ...(this.v6 ? [this.v6] : [])];
+    const client = this.etcd.client;
+    let txn = client.if(keys[0].key, 'Create', '==', 0);
+    for (const k of keys.slice(1)) txn = txn.and(k.key, 'Create', '==', 0);
+    for (const h of held) txn = txn.and(blockKey(h.block), 'Value', '==', h.record);
+    let succeeded: boolean;
+    try {
+      ({ succeeded } = await this.etcd.call(`claiming ${keys.map((k) => k.ip).join(' and ')}`, txn.then(...keys.map((k) => client.put(k.key).value(record))).commit()));
+    } catch (err) {
+      throw etcdUnreachable(err);
+    }
+    if (succeeded) return true;
+    // was it the address, or the block?
+    try {
+      await this.requireBlocks(held);
+    } catch (err) {
+      if (err instanceof CniError) throw err;
+      throw etcdUnreachable(err);
+    }
+    return false;
+  }
+
+  private async requireBlocks(held: HeldBlock[]): Promise<void> {
+    for (const h of held) {
+      const now = await this.etcd.call(`reading block ${h.block}`, this.etcd.client.get(blockKey(h.block)).string());
+      if (now !== h.record) throw new CniError(ErrorCode.TryAgainLater, `this node cannot allocate: block ${h.block} is no longer its own`, 'restart the netplugin: it claims a free block at start');
+    }
+  }
+
+  /** Queues the record's releases durably, then tries to apply them: a DEL never waits for etcd. */
+  release(row: EndpointRow): void {
+    for (const k of this.keysOf(row)) this.store.queueRelease(k.ip, row.containerId, row.ifname);
+    void this.drainReleases();
+  }
+
+  async drainReleases(): Promise<void> {
+    if (this.draining) return;
+    this.draining = true;
+    try {
+      for (const r of this.store.queuedReleases()) {
+        const key = ipKey(isIPv6(r.ip) && this.v6 ? this.v6.block : this.v4.block, r.ip);
+        // delete only if the key is still this attachment's: never someone else's later claim
+        const current = await this.etcd.call(`reading ${r.ip}`, this.etcd.client.get(key).string());
+        const holder = current === null ? undefined : parseRecord(ipRecordSchema, key, current);
+        if (current !== null && holder?.containerId === r.containerId && holder.ifname === r.ifname) {
+          await this.etcd.call(`releasing ${r.ip}`, this.etcd.client.if(key, 'Value', '==', current).then(this.etcd.client.delete().key(key)).commit());
+        }
+        this.store.releaseDone(r.ip);
+        this.log.info('released IP in etcd', { ip: r.ip, containerId: r.containerId });
+      }
+    } catch (err) {
+      this.log.warn('etcd release deferred', { error: (err as Error).message, queued: this.store.queuedReleases().length });
+    } finally {
+      this.draining = false;
+    }
+  }
+
+  /** IP keys of this node that no local record explains (a crash between claim and record) are freed. */
+  async reconcile(local: EndpointRow[]): Promise<string[]> {
+    const known = new Set(local.flatMap((r) => this.keysOf(r).map((k) => k.ip)));
+    const queued = new Set(this.store.queuedReleases().map((r) => r.ip));
+    const freed: string[] = [];
+    for (const h of [this.v4, ...(this.v6 ? [this.v6] : [])]) {
+      const keys = await this.etcd.call(`listing the IPs of ${h.block}`, this.etcd.client.getAll().prefix(ipPrefix(h.block)).strings());
+      for (const [key, value] of Object.entries(keys)) {
+        const ip = key.slice(ipPrefix(h.block).length);
+        if (parseRecord(ipRecordSchema, key, value).node !== this.node || known.has(ip) || queued.has(ip)) continue;
+        await this.etcd.call(`freeing ${ip}`, this.etcd.client.if(key, 'Value', '==', value).then(this.etcd.client.delete().key(key)).commit());
+        freed.push(ip);
+      }
+    }
+    return freed;
+  }
+}
