@@ -7,7 +7,7 @@ MOCHA := $(NODE) node_modules/mocha/bin/mocha.js
 MOCHA_OPTS := --timeout 120000 --reporter ./dist/test/support/reporter.js
 SUITES ?= dist/test/unit dist/test/integration dist/test/e2e
 
-.PHONY: all install deps build test test-unit test-integration test-e2e demo bench clean
+.PHONY: all install deps build test test-unit test-integration test-e2e demo bench bench-cluster clean
 
 all: build
 
@@ -46,6 +46,10 @@ demo: build deps
 # NODE_EXTRA_CA_CERTS, as under kubelet. BENCH_CYCLES=10000 for the full RSS-growth run.
 bench: build deps
 	env -u NODE_EXTRA_CA_CERTS $(NODE) dist/scripts/bench.js
+
+# Cluster mode at scale: simulated nodes in a real etcd, measured on one real node (see docs/cluster.md).
+bench-cluster: build deps
+	$(NODE) dist/scripts/bench-cluster.js
 
 clean:
 	rm -rf dist bin

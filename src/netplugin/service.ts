@@ -8,7 +8,7 @@ import { bigIntToIpv6, intToIpv4, macForIpv4 } from './ip';
 import type { Pool4, Pool6 } from './ipam';
 import type { Metrics } from './metrics';
 import { KeyedMutex } from './mutex';
-import { resolvePodNetns } from './podns';
+import { type PodNetns, resolvePodNetns } from './podns';
 import type { IpClaims } from './cluster/claims';
 import type { EndpointRow, Store } from './store';
 
@@ -63,12 +63,18 @@ export class NetpluginService {
     };
   }
 
-  private release(row: EndpointRow): void {
-    this.cluster?.release(row);
+  /** Undoes a record here: its row and its addresses in the pools. */
+  private forget(row: EndpointRow): void {
     this.store.remove(row.containerId, row.ifname);
     this.pool4.release(row.ipv4);
     if (row.ipv6) this.pool6?.release(row.ipv6);
     this.metrics.ipsInUse.set(this.pool4.inUse);
+  }
+
+  /** Frees an attachment's addresses: here at once, in etcd (cluster mode) as soon as etcd answers. */
+  private free(row: EndpointRow): void {
+    this.cluster?.releaseLater(row);
+    this.forget(row);
   }
 
   async addPod(attr: PodAttr): Promise<RspAddPod> {
@@ -82,25 +88,13 @@ export class NetpluginService {
       // a second interface (multus' net1, or eth1) must not fight the first for the default route
       const defaultRoute = !this.store.hasContainer(t.containerId);
       try {
-        const row = await this.reserve(t, attr);
-        try {
-          await this.datapath.attach({
-            ns: pod.ns,
-            pid: pod.pid,
-            hostVeth: row.hostVeth,
-            ifname: t.ifname,
-            mac: row.mac,
-            ipv4: { address: intToIpv4(row.ipv4), prefix: this.pool4.cidr.prefix },
-            ...(row.ipv6 && this.pool6 ? { ipv6: { address: row.ipv6, prefix: this.pool6.cidr.prefix } } : {}),
-            defaultRoute,
-          });
+        for (;;) {
+          const row = this.reserve(t, attr);
+          if (!(await this.wire(row, pod, defaultRoute))) continue;
           this.store.setState(t.containerId, t.ifname, 'ready');
-        } catch (err) {
-          this.release(row);
-          throw err;
+          this.log.info('pod attached', { containerId: t.containerId, ifname: t.ifname, ip: intToIpv4(row.ipv4), ipv6: row.ipv6, hostVeth: row.hostVeth, netns: attr.CNI_NETNS, origNetns: attr.CONTIV_ORIG_NETNS });
+          return { ...this.rsp({ ...row, state: 'ready' }), defaultroute: defaultRoute };
         }
-        this.log.info('pod attached', { containerId: t.containerId, ifname: t.ifname, ip: intToIpv4(row.ipv4), ipv6: row.ipv6, hostVeth: row.hostVeth, netns: attr.CNI_NETNS, origNetns: attr.CONTIV_ORIG_NETNS });
-        return { ...this.rsp({ ...row, state: 'ready' }), defaultroute: defaultRoute };
       } finally {
         pod.ns.close();
       }
@@ -108,46 +102,67 @@ export class NetpluginService {
   }
 
   /**
-   * Picks free addresses and records them as pending, in one transaction. In cluster mode each IPv4
-   * address is first claimed in etcd; one somebody else holds is skipped; etcd unreachable is code 11
-   * with nothing allocated.
+   * Picks free addresses and records them as pending, in one transaction; they stay marked used here until
+   * the attachment is freed.
    */
-  private async reserve(t: Target, attr: PodAttr): Promise<EndpointRow> {
-    for (;;) {
-      const ipv4 = this.pool4.next();
-      if (ipv4 === undefined) throw new CniError(PluginErrorCode.PoolExhausted, `no free IPv4 address left in ${intToIpv4(this.pool4.cidr.network)}/${this.pool4.cidr.prefix}`);
-      const ipv6 = this.pool6?.next();
-      if (this.pool6 && ipv6 === undefined) throw new CniError(PluginErrorCode.PoolExhausted, 'no free IPv6 address left');
-      const row: EndpointRow = {
-        containerId: t.containerId,
-        ifname: t.ifname,
-        ipv4,
-        ipv6: ipv6 ?? null,
-        hostVeth: hostVethName(t.containerId, t.ifname),
-        mac: macForIpv4(ipv4),
-        netns: attr.CONTIV_ORIG_NETNS ?? attr.CNI_NETNS ?? '',
-        podName: attr.K8S_POD_NAME ?? '',
-        podNamespace: attr.K8S_POD_NAMESPACE ?? '',
-        state: 'pending',
-        createdAt: new Date().toISOString(),
-      };
-      if (this.cluster && !(await this.cluster.claim(row))) {
-        this.log.warn('IP held in etcd by an earlier attachment; trying the next', { ip: intToIpv4(ipv4), ipv6 });
-        this.pool4.markUsed(ipv4);
-        if (ipv6) this.pool6?.markUsed(ipv6);
-        continue;
-      }
-      try {
-        this.store.insert(row, { cursor4: String(ipv4), ...(ipv6 ? { cursor6: ipv6 } : {}) }, { durable: false });
-      } catch (err) {
-        this.cluster?.release(row);
-        throw err;
-      }
-      this.pool4.markUsed(ipv4);
-      if (ipv6) this.pool6?.markUsed(ipv6);
-      this.metrics.ipsInUse.set(this.pool4.inUse);
-      return row;
+  private reserve(t: Target, attr: PodAttr): EndpointRow {
+    const ipv4 = this.pool4.next();
+    if (ipv4 === undefined) throw new CniError(PluginErrorCode.PoolExhausted, `no free IPv4 address left in ${intToIpv4(this.pool4.cidr.network)}/${this.pool4.cidr.prefix}`);
+    const ipv6 = this.pool6?.next();
+    if (this.pool6 && ipv6 === undefined) throw new CniError(PluginErrorCode.PoolExhausted, 'no free IPv6 address left');
+    const row: EndpointRow = {
+      containerId: t.containerId,
+      ifname: t.ifname,
+      ipv4,
+      ipv6: ipv6 ?? null,
+      hostVeth: hostVethName(t.containerId, t.ifname),
+      mac: macForIpv4(ipv4),
+      netns: attr.CONTIV_ORIG_NETNS ?? attr.CNI_NETNS ?? '',
+      podName: attr.K8S_POD_NAME ?? '',
+      podNamespace: attr.K8S_POD_NAMESPACE ?? '',
+      state: 'pending',
+      createdAt: new Date().toISOString(),
+    };
+    this.store.insert(row, { cursor4: String(ipv4), ...(ipv6 ? { cursor6: ipv6 } : {}) }, { durable: false });
+    this.pool4.markUsed(ipv4);
+    if (ipv6) this.pool6?.markUsed(ipv6);
+    this.metrics.ipsInUse.set(this.pool4.inUse);
+    return row;
+  }
+
+  /**
+   * The kernel side, and in cluster mode the addresses' claim in etcd at the same time: neither waits for
+   * the other. Whatever fails is undone before the error is answered (the veth, the record, a claim that may
+   * have landed), so nothing is half-made. false: an earlier attachment holds the addresses in etcd; they
+   * stay marked used here and the caller tries the next ones.
+   */
+  private async wire(row: EndpointRow, pod: PodNetns, defaultRoute: boolean): Promise<boolean> {
+    const [claim, attach] = await Promise.allSettled([
+      this.cluster ? this.cluster.claim(row) : Promise.resolve(true),
+      this.datapath.attach({
+        ns: pod.ns,
+        pid: pod.pid,
+        hostVeth: row.hostVeth,
+        ifname: row.ifname,
+        mac: row.mac,
+        ipv4: { address: intToIpv4(row.ipv4), prefix: this.pool4.cidr.prefix },
+        ...(row.ipv6 && this.pool6 ? { ipv6: { address: row.ipv6, prefix: this.pool6.cidr.prefix } } : {}),
+        defaultRoute,
+      }),
+    ]);
+    if (claim.status === 'fulfilled' && claim.value && attach.status === 'fulfilled') return true;
+    if (attach.status === 'fulfilled') await this.datapath.detach(row.hostVeth);
+    const held = claim.status === 'fulfilled' && !claim.value;
+    if (held) {
+      this.store.remove(row.containerId, row.ifname);
+      this.log.warn('addresses held in etcd by an earlier attachment; trying the next', { ip: intToIpv4(row.ipv4), ipv6: row.ipv6 });
+    } else {
+      // a claim that failed on a timeout may still have landed: its release only deletes our own record
+      this.free(row);
     }
+    if (claim.status === 'rejected') throw claim.reason;
+    if (attach.status === 'rejected') throw attach.reason;
+    return false;
   }
 
   /** Frees by container id alone: no namespace is needed, and an unknown container is not an error. */
@@ -156,7 +171,7 @@ export class NetpluginService {
     return this.locks.run(attachmentKey(t.containerId, t.ifname), async () => {
       const row = this.store.get(t.containerId, t.ifname);
       const removedVeth = await this.datapath.detach(row?.hostVeth ?? hostVethName(t.containerId, t.ifname));
-      if (row) this.release(row);
+      if (row) this.free(row);
       this.log.info('pod detached', { containerId: t.containerId, ifname: t.ifname, ip: row ? intToIpv4(row.ipv4) : undefined, removedVeth, hadRecord: !!row, netns: attr.CNI_NETNS ?? '' });
       return { result: 0, endpointid: attachmentKey(t.containerId, t.ifname) };
     });
@@ -216,7 +231,7 @@ export class NetpluginService {
       orphans.delete(row.hostVeth);
       if (row.state === 'pending') {
         await this.datapath.detach(row.hostVeth);
-        this.release(row);
+        this.free(row);
         rolledBack.push(id);
         continue;
       }

@@ -23,6 +23,8 @@ export interface QueuedRelease {
   ip: string;
   containerId: string;
   ifname: string;
+  /** The etcd record it must still find; null when queued by schema version 1. */
+  value: string | null;
 }
 
 /**
@@ -49,6 +51,9 @@ const MIGRATIONS: string[] = [
   CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
   -- cluster mode: IPs freed here whose etcd key is still to be deleted (etcd was unreachable at DEL)
   CREATE TABLE IF NOT EXISTS cluster_releases (ip TEXT PRIMARY KEY, container_id TEXT NOT NULL, ifname TEXT NOT NULL);`,
+  // the record a queued release must still find in etcd, so that the release is one conditional delete
+  // (NULL for releases queued by version 1: those are compared by container and ifname, as then)
+  'ALTER TABLE cluster_releases ADD COLUMN value TEXT;',
 ];
 export const SCHEMA_VERSION = MIGRATIONS.length;
 
@@ -83,8 +88,8 @@ export class Store {
       remove: this.db.prepare('DELETE FROM endpoints WHERE container_id = ? AND ifname = ?'),
       getMeta: this.db.prepare('SELECT value FROM meta WHERE key = ?'),
       setMeta: this.db.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value'),
-      queueRelease: this.db.prepare('INSERT OR REPLACE INTO cluster_releases (ip, container_id, ifname) VALUES (?, ?, ?)'),
-      queuedReleases: this.db.prepare('SELECT ip, container_id AS containerId, ifname FROM cluster_releases ORDER BY rowid'),
+      queueRelease: this.db.prepare('INSERT OR REPLACE INTO cluster_releases (ip, container_id, ifname, value) VALUES (?, ?, ?, ?)'),
+      queuedReleases: this.db.prepare('SELECT ip, container_id AS containerId, ifname, value FROM cluster_releases ORDER BY rowid'),
       releaseDone: this.db.prepare('DELETE FROM cluster_releases WHERE ip = ?'),
     };
   }
@@ -177,8 +182,8 @@ export class Store {
     this.stmts.setMeta.run(key, value);
   }
 
-  queueRelease(ip: string, containerId: string, ifname: string): void {
-    this.stmts.queueRelease.run(ip, containerId, ifname);
+  queueRelease(r: QueuedRelease): void {
+    this.stmts.queueRelease.run(r.ip, r.containerId, r.ifname, r.value);
   }
 
   queuedReleases(): QueuedRelease[] {

@@ -38,7 +38,7 @@ describe('integration: the embedded store (node:sqlite)', () => {
         ['fixture-interrupted', 'eth0', ipv4ToInt('10.245.0.9'), 'fd00:245::9', 'pending'],
       ]);
       expect([store.meta('cursor4'), store.meta('cursor6')]).to.deep.equal([String(ipv4ToInt('10.245.0.9')), 'fd00:245::9']);
-      expect(store.queuedReleases()).to.deep.equal([{ ip: '10.245.0.77', containerId: 'fixture-gone', ifname: 'eth0' }]);
+      expect(store.queuedReleases().map((r) => ({ ...r }))).to.deep.equal([{ ip: '10.245.0.77', containerId: 'fixture-gone', ifname: 'eth0', value: null }]);
     } finally {
       store.close();
     }

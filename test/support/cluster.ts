@@ -161,7 +161,7 @@ export class TestCluster {
   }
 
   contivctlRun(args: string[], etcdFlags = this.etcdFlags()): { status: number | null; stdout: string; stderr: string } {
-    return spawnSync(path.join(BIN, 'contivctl'), ['cluster', ...args, ...etcdFlags, '--json'], { encoding: 'utf8', timeout: 60_000 });
+    return spawnSync(path.join(BIN, 'contivctl'), ['cluster', ...args, ...etcdFlags, '--json'], { encoding: 'utf8', timeout: 60_000, maxBuffer: 256 << 20 });
   }
 
   state(): { nodes: { name: string; block: string; block6?: string }[]; blocks: { block: string; node: string; ips: number; ownerAlive: boolean }[]; ips: { ip: string; node: string; containerId: string }[] } {

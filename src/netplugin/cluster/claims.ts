@@ -25,6 +25,11 @@ export class IpClaims {
     private readonly lost: () => string | undefined,
   ) {}
 
+  /** The etcd record of a local row: rebuilt the same at DEL as at ADD, so a release can compare against it. */
+  private recordOf(row: EndpointRow): string {
+    return JSON.stringify({ node: this.node, containerId: row.containerId, ifname: row.ifname, netns: row.netns, podName: row.podName, podNamespace: row.podNamespace, createdAt: row.createdAt } satisfies IpRecord);
+  }
+
   /** The keys a record's addresses are claimed under. */
   private keysOf(row: EndpointRow): { key: string; ip: string }[] {
     const ip4 = intToIpv4(row.ipv4);
@@ -42,7 +47,7 @@ export class IpClaims {
    */
   async claim(row: EndpointRow): Promise<boolean> {
     this.refuseIfLost();
-    const record = JSON.stringify({ node: this.node, containerId: row.containerId, ifname: row.ifname, netns: row.netns, podName: row.podName, podNamespace: row.podNamespace, createdAt: row.createdAt } satisfies IpRecord);
+    const record = this.recordOf(row);
     const keys = this.keysOf(row);
     const held = [this.v4, ...(this.v6 ? [this.v6] : [])];
     const client = this.etcd.client;
@@ -74,8 +79,8 @@ export class IpClaims {
   }
 
   /** Queues the record's releases durably, then tries to apply them: a DEL never waits for etcd. */
-  release(row: EndpointRow): void {
-    for (const k of this.keysOf(row)) this.store.queueRelease(k.ip, row.containerId, row.ifname);
+  releaseLater(row: EndpointRow): void {
+    for (const k of this.keysOf(row)) this.store.queueRelease({ ip: k.ip, containerId: row.containerId, ifname: row.ifname, value: this.recordOf(row) });
     void this.drainReleases();
   }
 
@@ -85,12 +90,14 @@ export class IpClaims {
     try {
       for (const r of this.store.queuedReleases()) {
         const key = ipKey(isIPv6(r.ip) && this.v6 ? this.v6.block : this.v4.block, r.ip);
-        // delete only if the key is still this attachment's: never someone else's later claim
-        const current = await this.etcd.call(`reading ${r.ip}`, this.etcd.client.get(key).string());
-        const holder = current === null ? undefined : parseRecord(ipRecordSchema, key, current);
-        if (current !== null && holder?.containerId === r.containerId && holder.ifname === r.ifname) {
-          await this.etcd.call(`releasing ${r.ip}`, this.etcd.client.if(key, 'Value', '==', current).then(this.etcd.client.delete().key(key)).commit());
+        // delete only if the key is still this attachment's record: never someone else's later claim
+        let value = r.value;
+        if (value === null) {
+          const current = await this.etcd.call(`reading ${r.ip}`, this.etcd.client.get(key).string());
+          const holder = current === null ? undefined : parseRecord(ipRecordSchema, key, current);
+          value = holder?.containerId === r.containerId && holder.ifname === r.ifname ? current : null;
         }
+        if (value !== null) await this.etcd.call(`releasing ${r.ip}`, this.etcd.client.if(key, 'Value', '==', value).then(this.etcd.client.delete().key(key)).commit());
         this.store.releaseDone(r.ip);
         this.log.info('released IP in etcd', { ip: r.ip, containerId: r.containerId });
       }
