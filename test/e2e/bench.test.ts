@@ -37,4 +37,22 @@ describe('e2e: make bench (smoke run)', function () {
     // every exec drawn: 3 runs x (2 plugins + 2 runtimes) x 2 panels
     expect(svg.match(/<circle /g)).to.have.length(3 * 4 * 2);
   });
+
+  it('make bench-cluster: simulated nodes in etcd, convergence, idle cost and ADD latency are measured and recorded', () => {
+    const out = fs.mkdtempSync(path.join(os.tmpdir(), 'ctv-bench-cluster-'));
+    try {
+      const env = { ...process.env, BENCH_CLUSTER_SIZES: '3,6', BENCH_CLUSTER_PODS: '10', BENCH_CLUSTER_IDLE_S: '2', BENCH_CLUSTER_CYCLES: '20', BENCH_RESULTS_DIR: out };
+      const r = spawnSync(process.execPath, [path.join(ROOT, 'dist/scripts/bench-cluster.js')], { env, encoding: 'utf8' });
+      expect(r.status, r.stderr).to.equal(0);
+      const [file] = fs.readdirSync(out);
+      const res = JSON.parse(fs.readFileSync(path.join(out, file), 'utf8'));
+      expect(res.sizes.map((s: { nodes: number }) => s.nodes)).to.deep.equal([4, 7]);
+      expect(res.sizes[1].ipKeys).to.equal(6 * 10 * 2);
+      expect(res.sizes[1].routeConvergenceMs.samples).to.have.length(10);
+      expect(res.addOverSocketMs.cluster.median).to.be.greaterThan(0);
+      expect(res.targets).to.have.length(3);
+    } finally {
+      fs.rmSync(out, { recursive: true, force: true });
+    }
+  });
 });

@@ -3,7 +3,7 @@
 // expires: nodes that start together can no longer mistake each other's fresh claims for a dead node's.
 import type { Logger } from '../../log/logger';
 import type { EtcdSession } from '../../etcd/connect';
-import { BLOCKS, type BlockRecord, IPS, NODES, type NodeRecord, blockKey, blockOfKey, blockRecordSchema, ipPrefix, nodeKey, parseRecord, splitIpKey } from '../../etcd/layout';
+import { BLOCKS, type BlockRecord, NODES, type NodeRecord, blockKey, blockOfKey, blockRecordSchema, ipPrefix, nodeKey, parseRecord } from '../../etcd/layout';
 import { bigIntToIpv6, intToIpv4, ipv4ToInt, ipv6ToBigInt } from '../ip';
 
 /** The most blocks a cluster CIDR may be cut into: enough for any cluster, and cheap to scan. */
@@ -60,14 +60,14 @@ export async function claimBlocks(etcd: EtcdSession, self: Omit<NodeRecord, 'blo
   const candidates = requests.map((r) => blocksOf(r.clusterCidr, r.blockPrefix));
   const client = etcd.client;
   for (let attempt = 0; attempt < 20; attempt++) {
-    const [blocks, nodes, ips] = await etcd.call('reading blocks, nodes and IPs', Promise.all([
-      client.getAll().prefix(BLOCKS).strings(),
-      client.getAll().prefix(NODES).keys(),
-      client.getAll().prefix(IPS).keys(),
-    ]));
+    const [blocks, nodes] = await etcd.call('reading blocks and nodes', Promise.all([client.getAll().prefix(BLOCKS).strings(), client.getAll().prefix(NODES).keys()]));
     const owners = new Map(Object.entries(blocks).map(([k, v]) => [blockOfKey(k), parseRecord(blockRecordSchema, k, v).node]));
     const live = new Set(nodes.map((k) => k.slice(NODES.length)));
-    const withIps = new Set(ips.map((k) => splitIpKey(k).block));
+    // only a dead owner's block can be taken over, and only if it holds no IP: ask about those alone
+    // (listing every IP key would grow with every pod in the cluster)
+    const orphans = [...owners].filter(([, node]) => !live.has(node)).map(([block]) => block);
+    const counts = await etcd.call('reading the IPs of dead nodes\' blocks', Promise.all(orphans.map((b) => client.getAll().prefix(ipPrefix(b)).limit(1).keys())));
+    const withIps = new Set(orphans.filter((_, i) => counts[i].length));
     const choices = candidates.map((c, i) => {
       const choice = chooseBlock(self.name, c, owners, live, withIps);
       if (!choice) throw new Error(`no free block of /${requests[i].blockPrefix} left in ${requests[i].clusterCidr}`);
