@@ -23,7 +23,7 @@ deps:
 
 build: install
 	$(NODE) node_modules/typescript/bin/tsc -p tsconfig.json
-	cp test/support/kubelet/*.proto dist/test/support/kubelet/
+	cp testbed/kubelet/*.proto dist/testbed/kubelet/
 	$(NODE) scripts/build-bins.js
 
 test: build deps

@@ -18,10 +18,10 @@ import type { NetpluginClient } from '../src/api/client';
 import { type IpRecord, type NodeRecord, blockKey, ipKey, nodeKey } from '../src/etcd/layout';
 import { blocksOf } from '../src/netplugin/cluster/blocks';
 import { RESYNC_MS } from '../src/netplugin/cluster/registry';
-import { bigIntToIpv6, intToIpv4, parseCidr4, parseCidr6 } from '../src/netplugin/ip';
-import { CLUSTER_CIDR, CLUSTER_CIDR6, TestCluster, type TestNode } from '../test/support/cluster';
-import { TestNetplugin } from '../test/support/netplugin';
-import { ROOT, processNetns, sh } from '../test/support/sys';
+import { bigIntToIpv6, intToIpv4, parseCidr4, parseCidr6 } from '../src/ip/ip';
+import { CLUSTER_CIDR, CLUSTER_CIDR6, TestCluster, type TestNode } from '../testbed/cluster';
+import { TestNetplugin } from '../testbed/netplugin';
+import { ROOT, processNetns, sh } from '../testbed/sys';
 
 const SIZES = (process.env.BENCH_CLUSTER_SIZES ?? '50,100').split(',').map(Number);
 const PODS = Number(process.env.BENCH_CLUSTER_PODS ?? 110);

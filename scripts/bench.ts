@@ -16,9 +16,9 @@ import * as path from 'node:path';
 import { nodeClient } from '../src/api/axios-transport';
 import { Pool4 } from '../src/netplugin/ipam';
 import { Store } from '../src/netplugin/store';
-import { TestNetplugin } from '../test/support/netplugin';
-import { CLEAN_PATH, cniEnv, runAdapter } from '../test/support/adapter';
-import { BIN, ROOT, namedNetns, processNetns, uniq } from '../test/support/sys';
+import { TestNetplugin } from '../testbed/netplugin';
+import { CLEAN_PATH, cniEnv, runAdapter } from '../testbed/adapter';
+import { BIN, ROOT, namedNetns, processNetns, uniq } from '../testbed/sys';
 import { latencyChart } from './bench-chart';
 import type { ExecPlan, ExecSample, ExecSamples } from './bench-execs';
 

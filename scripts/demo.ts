@@ -5,8 +5,8 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { ContainerdLab } from '../test/support/kubelet/lab';
-import { BIN, adapterLog, inNetns } from '../test/support/sys';
+import { ContainerdLab } from '../testbed/kubelet/lab';
+import { BIN, adapterLog, inNetns } from '../testbed/sys';
 
 const lab = new ContainerdLab('10.244.0.0/24');
 const np = lab.np;

@@ -2,9 +2,8 @@
 // (Bun) uses fetch (fetch-transport.ts), the Node side axios (axios-transport.ts). Every answer is decoded
 // by the zod contract in wire.ts, so both ends speak one schema.
 import * as z from 'zod/mini';
-import { CniError, ErrorCode } from '../cni/errors';
-import { describeIssues } from '../cni/schema';
-import { type Endpoint, type GcRequest, type Health, type PodAttr, Routes, type RspAddPod, endpointSchema, healthSchema, rspAddPodSchema } from './wire';
+import { CniError, ErrorCode, describeIssues } from '../errors';
+import { type Endpoint, type GcRequest, type Health, type PodAttr, Routes, type RspAddPod, type RspCheckPod, type RspDelPod, type RspFailure, type RspGc, endpointSchema, healthSchema, rspAddPodSchema, rspCheckPodSchema, rspDelPodSchema, rspGcSchema } from './wire';
 
 export interface Exchange {
   method: 'GET' | 'POST';
@@ -55,10 +54,10 @@ export class NetpluginClient {
     return this.transport.socket;
   }
 
-  /** POSTs to a contiv route and decodes RspAddPod; a non-zero `result` becomes a CniError with that code. */
-  private async callPod(route: string, body: PodAttr | GcRequest): Promise<RspAddPod> {
+  /** POSTs to a route and decodes its answer; a non-zero `result` becomes a CniError with that code. */
+  private async post<T extends RspFailure>(route: string, body: PodAttr | GcRequest, schema: z.ZodMiniType<T>): Promise<T> {
     const a = await this.transport.exchange({ method: 'POST', path: route, body: JSON.stringify(body) });
-    const parsed = rspAddPodSchema().safeParse(parseJson(route, a));
+    const parsed = schema.safeParse(parseJson(route, a));
     if (!parsed.success) throw new CniError(ErrorCode.Io, `netplugin answered ${route} with an invalid body`, describeIssues(parsed.error));
     const rsp = parsed.data;
     if ((rsp.result ?? 0) !== 0 || a.status !== 200) {
@@ -68,10 +67,10 @@ export class NetpluginClient {
     return rsp;
   }
 
-  addPod = (attr: PodAttr) => this.callPod(Routes.addPod, attr);
-  delPod = (attr: PodAttr) => this.callPod(Routes.delPod, attr);
-  checkPod = (attr: PodAttr) => this.callPod(Routes.checkPod, attr);
-  gc = (body: GcRequest) => this.callPod(Routes.gc, body);
+  addPod = (attr: PodAttr): Promise<RspAddPod> => this.post(Routes.addPod, attr, rspAddPodSchema());
+  delPod = (attr: PodAttr): Promise<RspDelPod> => this.post(Routes.delPod, attr, rspDelPodSchema());
+  checkPod = (attr: PodAttr): Promise<RspCheckPod> => this.post(Routes.checkPod, attr, rspCheckPodSchema());
+  gc = (body: GcRequest): Promise<RspGc> => this.post(Routes.gc, body, rspGcSchema());
 
   /** True when GET /healthz answers 200. */
   async healthy(): Promise<boolean> {

@@ -11,6 +11,12 @@ function onFirstUse<T>(build: () => T): () => T {
   return () => (schema ??= build());
 }
 
+/** Where the netplugin serves, and the adapter looks, unless told otherwise. */
+export const DEFAULT_SOCKET = '/run/contiv/contiv-cni.sock';
+
+/** One attachment's identity: the netplugin's lock key, the answer's `endpointid`, GC's comparison. */
+export const attachmentId = (containerId: string, ifname: string): string => `${containerId}/${ifname}`;
+
 export const Routes = {
   addPod: '/ContivCNI.AddPod',
   delPod: '/ContivCNI.DelPod',
@@ -41,36 +47,52 @@ export const podAttrSchema = onFirstUse(() =>
 );
 export type PodAttr = z.infer<ReturnType<typeof podAttrSchema>>;
 
-export const rspAddPodSchema = onFirstUse(() =>
-  z.looseObject({
-    // contiv marks every field omitempty, so a success may carry no `result` at all.
-    result: z.optional(z.number()),
-    endpointid: z.optional(z.string()),
-    ipaddress: z.optional(z.string()),
-    ipv6address: z.optional(z.string()),
-    errmsg: z.optional(z.string()),
-    errinfo: z.optional(z.string()),
-    // extensions
-    gateway: z.optional(z.string()),
-    ipv6gateway: z.optional(z.string()),
-    mac: z.optional(z.string()),
-    hostveth: z.optional(z.string()),
-    /** false when this interface got no default route (the pod already had one on another interface). */
-    defaultroute: z.optional(z.boolean()),
-    mtu: z.optional(z.number()),
-    /** CheckPod: the CIDRs found on CNI_IFNAME inside the namespace. */
-    observed: z.optional(z.array(z.string())),
-    /** GC: the attachments that were freed. */
-    freed: z.optional(z.array(z.object({ containerID: z.string(), ifname: z.string() }))),
-  }),
-);
+/** The keys every answer may carry; a failure is these (`result` = the CNI code) with HTTP 500, as contiv answers. */
+const failureShape = () => ({
+  // contiv marks every field omitempty, so a success may carry no `result` at all.
+  result: z.optional(z.number()),
+  errmsg: z.optional(z.string()),
+  errinfo: z.optional(z.string()),
+});
+/** An attachment as the CNI spec names one in GC's list, and as GC's request and answer carry it. */
+export const attachmentRefSchema = () => z.object({ containerID: z.string(), ifname: z.string() });
+export type AttachmentRef = z.infer<ReturnType<typeof attachmentRefSchema>>;
+
+/** What contiv's RspAddPod carries on success, with our extensions. */
+const addPodShape = () => ({
+  ...failureShape(),
+  endpointid: z.optional(z.string()),
+  ipaddress: z.optional(z.string()),
+  ipv6address: z.optional(z.string()),
+  // extensions
+  gateway: z.optional(z.string()),
+  ipv6gateway: z.optional(z.string()),
+  mac: z.optional(z.string()),
+  hostveth: z.optional(z.string()),
+  /** false when this interface got no default route (the pod already had one on another interface). */
+  defaultroute: z.optional(z.boolean()),
+  mtu: z.optional(z.number()),
+});
+
+export const rspAddPodSchema = onFirstUse(() => z.looseObject(addPodShape()));
 export type RspAddPod = z.infer<ReturnType<typeof rspAddPodSchema>>;
 
-export const gcRequestSchema = onFirstUse(() =>
-  z.object({
-    validAttachments: z.array(z.object({ containerID: z.string(), ifname: z.string() })),
-  }),
-);
+/** DelPod's answer: the attachment's id, whether or not anything was left to free. */
+export const rspDelPodSchema = onFirstUse(() => z.looseObject({ ...failureShape(), endpointid: z.optional(z.string()) }));
+export type RspDelPod = z.infer<ReturnType<typeof rspDelPodSchema>>;
+
+/** CheckPod's answer (ours): the allocation, and the CIDRs found on CNI_IFNAME inside the namespace. */
+export const rspCheckPodSchema = onFirstUse(() => z.looseObject({ ...addPodShape(), observed: z.optional(z.array(z.string())) }));
+export type RspCheckPod = z.infer<ReturnType<typeof rspCheckPodSchema>>;
+
+/** GC's answer (ours): the attachments that were freed. */
+export const rspGcSchema = onFirstUse(() => z.looseObject({ ...failureShape(), freed: z.optional(z.array(attachmentRefSchema())) }));
+export type RspGc = z.infer<ReturnType<typeof rspGcSchema>>;
+
+/** What any failed request is answered with. */
+export type RspFailure = z.infer<ReturnType<typeof z.object<ReturnType<typeof failureShape>>>>;
+
+export const gcRequestSchema = onFirstUse(() => z.object({ validAttachments: z.array(attachmentRefSchema()) }));
 export type GcRequest = z.infer<ReturnType<typeof gcRequestSchema>>;
 
 export const endpointSchema = onFirstUse(() =>

@@ -2,11 +2,11 @@
 import * as path from 'node:path';
 import { Command } from 'commander';
 import { nodeClient } from '../api/axios-transport';
-import { DEFAULT_SOCKET } from '../cni/config';
-import { doctor } from '../nodecheck/doctor';
-import { type Allocations, type Leak, analyze, fix, snapshot } from '../nodecheck/leaks';
+import { DEFAULT_SOCKET } from '../api/wire';
+import { doctor } from '../contivctl/doctor';
+import { type Allocations, type Leak, analyze, fix, snapshot } from '../contivctl/leaks';
 import { type EtcdFlags, etcdOptions, withEtcdFlags } from './etcd-flags';
-import { installCni } from './install';
+import { installCni } from '../contivctl/install';
 
 const DEFAULT_BIN_DIR = '/opt/cni/bin';
 const DEFAULT_CONF_DIR = '/etc/cni/net.d';

@@ -9,7 +9,7 @@ import { FetchTransport } from '../api/fetch-transport';
 import type { PodAttr } from '../api/wire';
 import { DEFAULT_TIMEOUT_MS, type NetConf, parseNetConf, peekConfig } from '../cni/config';
 import { type CniEnv, parseEnv } from '../cni/env';
-import { CniError, ErrorCode, PluginErrorCode, asCniError } from '../cni/errors';
+import { CniError, ErrorCode, PluginErrorCode, asCniError } from '../errors';
 import { prevResultAddresses, renderResult } from '../cni/result';
 import { SUPPORTED_VERSIONS, requireCommandInVersion } from '../cni/version';
 import { type Level, appendLogLine } from '../log/jsonl';

@@ -1,7 +1,7 @@
 // bin/netplugin: flags per ../shared/interface.md, then the daemon in the foreground.
 import * as os from 'node:os';
 import { Command } from 'commander';
-import { DEFAULT_SOCKET } from '../cni/config';
+import { DEFAULT_SOCKET } from '../api/wire';
 import { connectEtcd } from '../etcd/connect';
 import { runDaemon } from '../netplugin/daemon';
 import { etcdOptions, withEtcdFlags } from './etcd-flags';

@@ -1,9 +1,8 @@
 import * as z from 'zod/mini';
-import { CniError, ErrorCode } from './errors';
-import { describeIssues } from './schema';
+import { CniError, ErrorCode, describeIssues } from '../errors';
+import { type AttachmentRef, DEFAULT_SOCKET, attachmentRefSchema } from '../api/wire';
 import { type CniVersion, LATEST_VERSION, isSupportedVersion, requireSupportedVersion } from './version';
 
-export const DEFAULT_SOCKET = '/run/contiv/contiv-cni.sock';
 export const DEFAULT_TIMEOUT_MS = 30_000;
 /** A runtime waits minutes at most; a longer timeout would also overflow a timer. */
 export const MAX_TIMEOUT_MS = 600_000;
@@ -17,7 +16,6 @@ const prevResultSchema = z.looseObject({
   interfaces: z.optional(z.array(z.looseObject({ name: z.string(), mac: z.optional(z.string()), sandbox: z.optional(z.string()) }))),
   ips: z.optional(z.array(ipConfigSchema)),
 });
-const attachmentSchema = z.object({ containerID: z.string(), ifname: z.string() });
 
 const netConfSchema = z.looseObject({
   cniVersion: z.string(),
@@ -31,11 +29,10 @@ const netConfSchema = z.looseObject({
   runtimeConfig: z.optional(z.record(z.string(), z.unknown())),
   prevResult: z.optional(prevResultSchema),
   // libcni (v1.2+: containerd, CRI-O's ocicni) sends null, not [], when no attachment is valid
-  'cni.dev/valid-attachments': z.optional(z.nullable(z.array(attachmentSchema))),
-  'cni.dev/attachments': z.optional(z.nullable(z.array(attachmentSchema))),
+  'cni.dev/valid-attachments': z.optional(z.nullable(z.array(attachmentRefSchema()))),
+  'cni.dev/attachments': z.optional(z.nullable(z.array(attachmentRefSchema()))),
 });
 export type PrevResult = z.infer<typeof prevResultSchema>;
-export type Attachment = z.infer<typeof attachmentSchema>;
 
 export interface NetConf {
   cniVersion: CniVersion;
@@ -45,7 +42,7 @@ export interface NetConf {
   logLevel: 'error' | 'warn' | 'info' | 'debug';
   timeoutMs: number;
   prevResult?: PrevResult;
-  validAttachments?: Attachment[];
+  validAttachments?: AttachmentRef[];
 }
 
 function decodeJson(stdin: string): unknown {
@@ -83,7 +80,7 @@ export function peekConfig(stdin: string): ConfigPeek {
 }
 
 /** GC's list: null is the empty list (nothing is valid); absent stays absent, and GC refuses to run without it. */
-function validAttachments(valid: Attachment[] | null | undefined, spec110: Attachment[] | null | undefined): Attachment[] | undefined {
+function validAttachments(valid: AttachmentRef[] | null | undefined, spec110: AttachmentRef[] | null | undefined): AttachmentRef[] | undefined {
   const list = valid !== undefined ? valid : spec110;
   return list === undefined ? undefined : (list ?? []);
 }

@@ -1,21 +1,12 @@
 import * as z from 'zod/mini';
-import { CniError, ErrorCode } from './errors';
-import { describeIssues } from './schema';
+import { CniError, ErrorCode, describeIssues } from '../errors';
+import { interfaceNameProblem } from '../linux/ifname';
 
 export const COMMANDS = ['ADD', 'DEL', 'CHECK', 'VERSION', 'GC', 'STATUS'] as const;
 export type Command = (typeof COMMANDS)[number];
 
 // The spec's container id: alphanumerics plus "_", "." and "-", starting with an alphanumeric.
 const CONTAINER_ID = /^[a-zA-Z0-9][a-zA-Z0-9_.\-]*$/;
-
-/** Linux's dev_valid_name(): 1..15 bytes, not "." or "..", no "/", ":" or whitespace. */
-export function interfaceNameProblem(name: string): string | undefined {
-  if (name.length === 0) return 'is empty';
-  if (Buffer.byteLength(name) > 15) return `is longer than 15 bytes`;
-  if (name === '.' || name === '..') return 'may not be "." or ".."';
-  if (/[/:\s]/.test(name)) return 'may not contain "/", ":" or whitespace';
-  return undefined;
-}
 
 const envSchema = z.object({
   CNI_COMMAND: z.enum(COMMANDS),

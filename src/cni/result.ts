@@ -1,8 +1,8 @@
 import type { CniVersion } from './version';
 import { compareVersions } from './version';
 
-/** What an attachment is, independent of the spec version it is rendered in. */
-export interface Attachment {
+/** What an ADD wired, independent of the spec version its result is rendered in. */
+export interface Wiring {
   hostInterface: { name: string; mac?: string };
   podInterface: { name: string; mac?: string; sandbox: string };
   ipv4?: { address: string; gateway?: string };
@@ -22,7 +22,7 @@ interface IpConfig {
  * Renders the ADD result in the requested version's shape: 0.3.x/0.4.0 carry `version` on each IP,
  * 1.x drop it. The pod interface is index 1, after the host veth, as the reference bridge plugin does.
  */
-export function renderResult(cniVersion: CniVersion, a: Attachment): Record<string, unknown> {
+export function renderResult(cniVersion: CniVersion, a: Wiring): Record<string, unknown> {
   const legacy = compareVersions(cniVersion, '1.0.0') < 0;
   const ips: IpConfig[] = [];
   const routes: { dst: string; gw?: string }[] = [];

@@ -1,4 +1,4 @@
-import { CniError, ErrorCode } from './errors';
+import { CniError, ErrorCode } from '../errors';
 
 export const SUPPORTED_VERSIONS = ['0.3.0', '0.3.1', '0.4.0', '1.0.0', '1.1.0'] as const;
 export type CniVersion = (typeof SUPPORTED_VERSIONS)[number];

@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as tls from 'node:tls';
 import { Etcd3 } from 'etcd3';
-import { CniError, ErrorCode } from '../cni/errors';
+import { CniError, ErrorCode } from '../errors';
 
 /** An etcd call that takes longer is treated as etcd being unreachable. */
 export const ETCD_TIMEOUT_MS = 3000;

@@ -1,8 +1,8 @@
 // Every network namespace on the node and what keeps each alive: the tasks (threads, since setns moves
 // one thread) whose net ns it is, and the nsfs bind mounts of it in any mount namespace. A namespace with
 // mounts and no task is held alive only by the mounts; that is how pods' namespaces leak.
-import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
+import { ipJson } from '../linux/iproute';
 
 export interface NsMount {
   /** The mount point as the mount namespace that has it sees it. */
@@ -124,10 +124,7 @@ export function listNetns(): NetnsInfo[] {
 
 /** Global-scope addresses (IPv4 and IPv6, not lo) inside the namespace at `ref` (undefined: our own). */
 export function netnsAddresses(ref?: string): NsAddress[] {
-  const args = ['-j', 'addr', 'show', 'scope', 'global'];
-  const text = ref ? execFileSync('nsenter', [`--net=${ref}`, '--', 'ip', ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }) : execFileSync('ip', args, { encoding: 'utf8' });
-  const links = JSON.parse(text || '[]') as { ifname: string; addr_info?: { local: string; prefixlen: number }[] }[];
-  return links.flatMap((l) => (l.addr_info ?? []).map((a) => ({ ifname: l.ifname, address: a.local, prefixlen: a.prefixlen })));
+  return ipJson(['addr', 'show', 'scope', 'global'], ref).flatMap((l) => (l.addr_info ?? []).map((a) => ({ ifname: l.ifname, address: a.local, prefixlen: a.prefixlen })));
 }
 
 /** The inode of the namespace a path names, if it names one (nsfs file or /proc link). */

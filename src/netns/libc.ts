@@ -1,7 +1,7 @@
 // The two libc calls neither runtime has a binding for (setns and the NS_GET_NSTYPE ioctl), through ffi-rs.
 // Loaded on first use only: the adapter's VERSION/STATUS paths never pay for the native module.
 import type * as FfiRs from 'ffi-rs';
-import { CniError, ErrorCode } from '../cni/errors';
+import { CniError, ErrorCode } from '../errors';
 
 export const CLONE_NEWNET = 0x40000000;
 // NS_GET_NSTYPE = _IO(0xb7, 0x3) (linux/nsfs.h, Linux >= 4.11): the CLONE_NEW* type of an nsfs fd.

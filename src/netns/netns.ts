@@ -1,5 +1,5 @@
 import * as fs from 'node:fs';
-import { CniError, ErrorCode } from '../cni/errors';
+import { CniError, ErrorCode } from '../errors';
 import { CLONE_NEWNET, Errno, namespaceType, setns } from './libc';
 import { classifyNetnsPath, procNetnsPath } from './path';
 

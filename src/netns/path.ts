@@ -7,6 +7,8 @@ export type NetnsForm =
 
 const PROC_PID = /^\/proc\/(\d+)\/ns\/net$/;
 const PROC_TASK = /^\/proc\/(\d+)\/task\/(\d+)\/ns\/net$/;
+/** Where `ip netns add` and the runtimes (containerd, CRI-O, podman) bind-mount named namespaces. */
+export const NETNS_DIRS = ['/var/run/netns', '/run/netns'] as const;
 const NAMED = /^(\/var\/run\/netns|\/run\/netns)\/([^/]+)$/;
 
 /** Classifies an absolute CNI_NETNS path; returns undefined for a relative or empty one. */

@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import type * as http from 'node:http';
 import { createLogger, type Logger } from '../log/logger';
 import { Datapath } from './datapath';
-import { bigIntToIpv6, intToIpv4 } from './ip';
+import { bigIntToIpv6, intToIpv4 } from '../ip/ip';
 import { Pool4, Pool6 } from './ipam';
 import { Metrics } from './metrics';
 import type { Health } from '../api/wire';
@@ -110,7 +110,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<void> {
     ...(pool6 ? { gateway6: bigIntToIpv6(pool6.gateway), prefix6: pool6.cidr.prefix } : {}),
     mtu,
   }, (err) => log.error('rtnetlink socket error', { error: err.message }));
-  const service = new NetpluginService(store, datapath, pool4, pool6, log, metrics, cluster?.claims);
+  const service = new NetpluginService({ store, kernel: datapath, pool4, pool6, claims: cluster?.claims, log, metrics });
   await datapath.ensureBridge();
   await service.reconcile();
   await followCluster?.();

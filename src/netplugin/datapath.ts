@@ -1,20 +1,13 @@
 // The kernel side of an attachment: a Linux bridge with the gateway, a veth pair per pod whose host end
 // is on the bridge and whose peer is born inside the pod's namespace (by PID) as CNI_IFNAME.
-import { createHash } from 'node:crypto';
 import type { RtNetlinkSocket } from 'netlink';
-import { CniError, ErrorCode } from '../cni/errors';
+import { CniError, ErrorCode } from '../errors';
+import { isHostVethName } from '../linux/ifname';
 import { type NetnsHandle, openNetns } from '../netns/netns';
 import { procNetnsPath } from '../netns/path';
 import { AF_INET, AF_INET6, CREATE_EXCL, CREATE_EXCL_ECHO, LINK_UP, LOOPBACK_INDEX, REQUEST_TIMEOUT, bridgeLinkInfo, closeSocket, hostSocket, linkByName, netlinkErrno, socketIn, vethLinkInfo } from './netlink';
 import { Limiter } from './mutex';
-import { bytesToIp, ipv4Bytes, ipv4ToInt, ipv6Bytes, ipv6ToBigInt } from './ip';
-
-export const HOST_VETH_PREFIX = 'ctv';
-
-/** Host end name: deterministic from (container id, ifname), <= 15 bytes, so DEL finds it with no namespace. */
-export function hostVethName(containerId: string, ifname: string): string {
-  return HOST_VETH_PREFIX + createHash('sha256').update(`${containerId}/${ifname}`).digest('hex').slice(0, 11);
-}
+import { bytesToIp, ipv4Bytes, ipv4ToInt, ipv6Bytes, ipv6ToBigInt } from '../ip/ip';
 
 export interface BridgeConfig {
   bridge: string;
@@ -207,7 +200,7 @@ export class Datapath {
   /** Names of our host veths attached to this daemon's bridge. */
   async hostVeths(): Promise<string[]> {
     const links = await this.host.getLinks({}, {}, REQUEST_TIMEOUT);
-    return links.filter((l) => l.attrs.master === this.bridgeIndex && l.attrs.ifname?.startsWith(HOST_VETH_PREFIX)).map((l) => l.attrs.ifname!);
+    return links.filter((l) => l.attrs.master === this.bridgeIndex && isHostVethName(l.attrs.ifname ?? '')).map((l) => l.attrs.ifname!);
   }
 
   close(): void {

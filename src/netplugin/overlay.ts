@@ -3,13 +3,12 @@
 // network address, onlink), a permanent neighbor entry for that address with the node's VTEP MAC, and an
 // FDB entry sending that MAC to the node's underlay IP. In dual stack the same again for the IPv6 block,
 // carried over the same (IPv4) underlay. Programmed from the etcd node registry.
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
 import type { NodeRecord } from '../etcd/layout';
-import { bigIntToIpv6, intToIpv4, parseCidr4, parseCidr6 } from './ip';
+import { type IpLink, ipAsync } from '../linux/iproute';
+import { bigIntToIpv6, intToIpv4, parseCidr4, parseCidr6 } from '../ip/ip';
 
-const run = promisify(execFile);
-const ip = async (args: string[]) => (await run('ip', args)).stdout;
+const ip = (args: string[]) => ipAsync(args);
+const bridge = (args: string[]) => ipAsync(args, 'bridge');
 
 export const VXLAN_OVERHEAD = 50; // outer Ethernet 14 + IPv4 20 + UDP 8 + VXLAN 8
 
@@ -25,7 +24,7 @@ export const vtepAddress = (block: string) => (block.includes(':') ? bigIntToIpv
 
 /** The underlay device holding `nodeIp`, and its MTU. */
 export async function underlayOf(nodeIp: string): Promise<{ ifname: string; mtu: number }> {
-  const links = JSON.parse(await ip(['-j', 'addr', 'show'])) as { ifname: string; mtu: number; addr_info?: { local: string }[] }[];
+  const links = JSON.parse(await ip(['-j', 'addr', 'show'])) as IpLink[];
   const link = links.find((l) => l.addr_info?.some((a) => a.local === nodeIp));
   if (!link) throw new Error(`--node-ip ${nodeIp} is on no interface of this network namespace`);
   return { ifname: link.ifname, mtu: link.mtu };
@@ -40,15 +39,15 @@ export class Overlay {
   async ensureDevice(underlay: { ifname: string; mtu: number }): Promise<string> {
     const { device, vni, port, nodeIp } = this.cfg;
     const existing = await ip(['-j', '-d', 'link', 'show', 'dev', device]).catch(() => undefined);
-    const info = existing ? (JSON.parse(existing) as { linkinfo?: { info_kind?: string; info_data?: { id?: number; local?: string; port?: number } } }[])[0] : undefined;
+    const info = existing ? (JSON.parse(existing) as IpLink[])[0] : undefined;
     const matches = info?.linkinfo?.info_kind === 'vxlan' && info.linkinfo.info_data?.id === vni && info.linkinfo.info_data?.local === nodeIp && info.linkinfo.info_data?.port === port;
     if (existing && !matches) await ip(['link', 'del', device]);
     if (!matches) {
       await ip(['link', 'add', device, 'type', 'vxlan', 'id', String(vni), 'local', nodeIp, 'dev', underlay.ifname, 'dstport', String(port), 'nolearning']);
     }
     await ip(['link', 'set', device, 'mtu', String(underlay.mtu - VXLAN_OVERHEAD), 'up']);
-    const [link] = JSON.parse(await ip(['-j', 'link', 'show', 'dev', device])) as { address: string }[];
-    return link.address;
+    const [link] = JSON.parse(await ip(['-j', 'link', 'show', 'dev', device])) as IpLink[];
+    return link.address ?? '';
   }
 
   /** This node's VTEP addresses, once its blocks are known. */
@@ -65,7 +64,7 @@ export class Overlay {
     if (old && old.block === p.block && old.block6 === p.block6 && old.vtepMac === p.vtepMac && old.nodeIp === p.nodeIp) return;
     if (old) await this.removePeer(p.name);
     const { device } = this.cfg;
-    await run('bridge', ['fdb', 'replace', p.vtepMac, 'dev', device, 'dst', p.nodeIp, 'self', 'permanent']);
+    await bridge(['fdb', 'replace', p.vtepMac, 'dev', device, 'dst', p.nodeIp, 'self', 'permanent']);
     for (const block of [p.block, ...(p.block6 ? [p.block6] : [])]) {
       const family = block.includes(':') ? ['-6'] : [];
       const vtep = vtepAddress(block);
@@ -86,7 +85,7 @@ export class Overlay {
       await quiet(ip([...family, 'route', 'del', block, 'dev', device]));
       await quiet(ip([...family, 'neigh', 'del', vtepAddress(block), 'dev', device]));
     }
-    await quiet(run('bridge', ['fdb', 'del', p.vtepMac, 'dev', device, 'dst', p.nodeIp, 'self']));
+    await quiet(bridge(['fdb', 'del', p.vtepMac, 'dev', device, 'dst', p.nodeIp, 'self']));
     this.peers.delete(name);
   }
 

@@ -1,6 +1,6 @@
 // The netplugin reaches a pod's namespace the contiv way, by the PID in /proc/<pid>/ns/net, and proves
 // it is looking at the namespace the adapter verified (same inode) before touching it.
-import { CniError, ErrorCode } from '../cni/errors';
+import { CniError, ErrorCode } from '../errors';
 import { HOST_PID_HINT, type NetnsHandle, nsIdOf, openNetns, sameNs } from '../netns/netns';
 import { classifyNetnsPath } from '../netns/path';
 

@@ -2,9 +2,8 @@
 // `result` (the CNI error code) and status 500, as contiv's netplugin answers; the daemon never crashes on input.
 import * as http from 'node:http';
 import type * as z from 'zod/mini';
-import { type Health, Routes, gcRequestSchema, podAttrSchema, type RspAddPod } from '../api/wire';
-import { CniError, ErrorCode, asCniError } from '../cni/errors';
-import { describeIssues } from '../cni/schema';
+import { type Health, Routes, type RspFailure, gcRequestSchema, podAttrSchema } from '../api/wire';
+import { CniError, ErrorCode, asCniError, describeIssues } from '../errors';
 import type { Logger } from '../log/logger';
 import type { Metrics } from './metrics';
 import type { NetpluginService } from './service';
@@ -46,7 +45,7 @@ function send(res: http.ServerResponse, status: number, body: unknown, type = 'a
 }
 
 export function createServer(service: NetpluginService, metrics: Metrics, log: Logger, health: Health): http.Server {
-  const podRoutes: Record<string, (body: string) => Promise<RspAddPod>> = {
+  const podRoutes: Record<string, (body: string) => Promise<RspFailure>> = {
     [Routes.addPod]: async (body) => {
       const stop = metrics.addLatency.startTimer();
       const rsp = await service.addPod(decode(podAttrSchema(), body));
@@ -76,7 +75,7 @@ export function createServer(service: NetpluginService, metrics: Metrics, log: L
       const e = asCniError(err);
       metrics.errors.inc({ route, code: String(e.code) });
       log.warn('request failed', { route, code: e.code, errmsg: e.message, errinfo: e.details });
-      if (!res.headersSent) send(res, 500, { result: e.code, errmsg: e.message, errinfo: e.details } satisfies RspAddPod);
+      if (!res.headersSent) send(res, 500, { result: e.code, errmsg: e.message, errinfo: e.details } satisfies RspFailure);
     }
   });
 }

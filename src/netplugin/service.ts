@@ -1,24 +1,46 @@
 // What the netplugin does for each request, independent of HTTP: allocation, datapath, records, rollback.
-import type { Endpoint, GcRequest, PodAttr, RspAddPod } from '../api/wire';
-import { CniError, ErrorCode, PluginErrorCode } from '../cni/errors';
-import { interfaceNameProblem } from '../cni/env';
-import type { Logger } from '../log/logger';
-import { type Datapath, hostVethName } from './datapath';
-import { bigIntToIpv6, intToIpv4, macForIpv4 } from './ip';
+import { type Endpoint, type GcRequest, type PodAttr, type RspAddPod, type RspCheckPod, type RspDelPod, type RspGc, attachmentId } from '../api/wire';
+import { CniError, ErrorCode, PluginErrorCode } from '../errors';
+import { hostVethName, interfaceNameProblem } from '../linux/ifname';
+import { bigIntToIpv6, intToIpv4, macForIpv4 } from '../ip/ip';
+import type { IpClaims } from './cluster/claims';
+import type { Datapath } from './datapath';
 import type { Pool4, Pool6 } from './ipam';
 import type { Metrics } from './metrics';
 import { KeyedMutex } from './mutex';
 import { type PodNetns, resolvePodNetns } from './podns';
-import type { IpClaims } from './cluster/claims';
 import type { EndpointRow, Store } from './store';
+
+// What the service depends on, each as narrow as it is used: the daemon passes the real ones, the unit tests
+// (test/unit/service.test.ts) in-memory fakes.
+/** The attachment records: the embedded store. */
+export type AttachmentStore = Pick<Store, 'get' | 'hasContainer' | 'all' | 'insert' | 'setState' | 'remove' | 'meta'>;
+/** The kernel side: the datapath. */
+export type Kernel = Pick<Datapath, 'attach' | 'detach' | 'observe' | 'hostVeths'>;
+/** IP ownership beyond this node: cluster mode's claims in etcd. */
+export type AddressClaims = Pick<IpClaims, 'claim' | 'releaseLater' | 'reconcile'>;
+export interface ServiceLog {
+  info(message: string, meta?: object): unknown;
+  warn(message: string, meta?: object): unknown;
+}
+
+export interface ServiceDeps {
+  store: AttachmentStore;
+  kernel: Kernel;
+  pool4: Pool4;
+  pool6?: Pool6;
+  /** Cluster mode: IP ownership in etcd on top of the local records. */
+  claims?: AddressClaims;
+  /** Opens a request's namespace (by default the contiv way, by the PID in /proc/<pid>/ns/net). */
+  resolvePod?: typeof resolvePodNetns;
+  log: ServiceLog;
+  metrics: Metrics;
+}
 
 interface Target {
   containerId: string;
   ifname: string;
 }
-
-/** One attachment's identity, as the lock key, the endpoint id and GC's comparison use it. */
-const attachmentKey = (containerId: string, ifname: string) => `${containerId}/${ifname}`;
 
 function targetOf(attr: PodAttr): Target {
   const containerId = attr.CNI_CONTAINERID || attr.K8S_POD_INFRA_CONTAINER_ID;
@@ -31,17 +53,19 @@ function targetOf(attr: PodAttr): Target {
 
 export class NetpluginService {
   private readonly locks = new KeyedMutex();
+  private readonly store: AttachmentStore;
+  private readonly kernel: Kernel;
+  private readonly pool4: Pool4;
+  private readonly pool6?: Pool6;
+  private readonly claims?: AddressClaims;
+  private readonly resolvePod: typeof resolvePodNetns;
+  private readonly log: ServiceLog;
+  private readonly metrics: Metrics;
 
-  constructor(
-    private readonly store: Store,
-    private readonly datapath: Datapath,
-    private readonly pool4: Pool4,
-    private readonly pool6: Pool6 | undefined,
-    private readonly log: Logger,
-    private readonly metrics: Metrics,
-    /** Cluster mode: IP ownership in etcd on top of the local records. */
-    private readonly cluster?: IpClaims,
-  ) {}
+  constructor(deps: ServiceDeps) {
+    ({ store: this.store, kernel: this.kernel, pool4: this.pool4, pool6: this.pool6, claims: this.claims, log: this.log, metrics: this.metrics } = deps);
+    this.resolvePod = deps.resolvePod ?? resolvePodNetns;
+  }
 
   /** The record's addresses in CIDR form, as both the wire answer and /endpoints give them. */
   private cidrs(row: EndpointRow): { ipaddress: string; ipv6address?: string } {
@@ -54,7 +78,7 @@ export class NetpluginService {
   private rsp(row: EndpointRow): RspAddPod {
     return {
       result: 0,
-      endpointid: attachmentKey(row.containerId, row.ifname),
+      endpointid: attachmentId(row.containerId, row.ifname),
       ...this.cidrs(row),
       gateway: intToIpv4(this.pool4.gateway),
       ...(row.ipv6 && this.pool6 ? { ipv6gateway: bigIntToIpv6(this.pool6.gateway) } : {}),
@@ -66,25 +90,25 @@ export class NetpluginService {
   /** Undoes a record here: its row and its addresses in the pools. */
   private forget(row: EndpointRow): void {
     this.store.remove(row.containerId, row.ifname);
-    this.pool4.release(row.ipv4);
-    if (row.ipv6) this.pool6?.release(row.ipv6);
+    this.pool4.markFree(row.ipv4);
+    if (row.ipv6) this.pool6?.markFree(row.ipv6);
     this.metrics.ipsInUse.set(this.pool4.inUse);
   }
 
   /** Frees an attachment's addresses: here at once, in etcd (cluster mode) as soon as etcd answers. */
   private free(row: EndpointRow): void {
-    this.cluster?.releaseLater(row);
+    this.claims?.releaseLater(row);
     this.forget(row);
   }
 
   async addPod(attr: PodAttr): Promise<RspAddPod> {
     const t = targetOf(attr);
-    return this.locks.run(attachmentKey(t.containerId, t.ifname), async () => {
+    return this.locks.run(attachmentId(t.containerId, t.ifname), async () => {
       const existing = this.store.get(t.containerId, t.ifname);
       if (existing) {
         throw new CniError(PluginErrorCode.AlreadyAttached, `an interface of the requested name already exists: ${t.ifname} of container ${t.containerId} has ${intToIpv4(existing.ipv4)}`, 'DEL it first; the existing attachment is left untouched');
       }
-      const pod = resolvePodNetns(attr.CNI_NETNS, { dev: attr.CONTIV_NETNS_DEV, ino: attr.CONTIV_NETNS_INODE });
+      const pod = this.resolvePod(attr.CNI_NETNS, { dev: attr.CONTIV_NETNS_DEV, ino: attr.CONTIV_NETNS_INODE });
       // a second interface (multus' net1, or eth1) must not fight the first for the default route
       const defaultRoute = !this.store.hasContainer(t.containerId);
       try {
@@ -138,8 +162,8 @@ export class NetpluginService {
    */
   private async wire(row: EndpointRow, pod: PodNetns, defaultRoute: boolean): Promise<boolean> {
     const [claim, attach] = await Promise.allSettled([
-      this.cluster ? this.cluster.claim(row) : Promise.resolve(true),
-      this.datapath.attach({
+      this.claims ? this.claims.claim(row) : Promise.resolve(true),
+      this.kernel.attach({
         ns: pod.ns,
         pid: pod.pid,
         hostVeth: row.hostVeth,
@@ -151,7 +175,7 @@ export class NetpluginService {
       }),
     ]);
     if (claim.status === 'fulfilled' && claim.value && attach.status === 'fulfilled') return true;
-    if (attach.status === 'fulfilled') await this.datapath.detach(row.hostVeth);
+    if (attach.status === 'fulfilled') await this.kernel.detach(row.hostVeth);
     const held = claim.status === 'fulfilled' && !claim.value;
     if (held) {
       this.store.remove(row.containerId, row.ifname);
@@ -166,34 +190,34 @@ export class NetpluginService {
   }
 
   /** Frees by container id alone: no namespace is needed, and an unknown container is not an error. */
-  async delPod(attr: PodAttr): Promise<RspAddPod> {
+  async delPod(attr: PodAttr): Promise<RspDelPod> {
     const t = targetOf(attr);
-    return this.locks.run(attachmentKey(t.containerId, t.ifname), async () => {
+    return this.locks.run(attachmentId(t.containerId, t.ifname), async () => {
       const row = this.store.get(t.containerId, t.ifname);
-      const removedVeth = await this.datapath.detach(row?.hostVeth ?? hostVethName(t.containerId, t.ifname));
+      const removedVeth = await this.kernel.detach(row?.hostVeth ?? hostVethName(t.containerId, t.ifname));
       if (row) this.free(row);
       this.log.info('pod detached', { containerId: t.containerId, ifname: t.ifname, ip: row ? intToIpv4(row.ipv4) : undefined, removedVeth, hadRecord: !!row, netns: attr.CNI_NETNS ?? '' });
-      return { result: 0, endpointid: attachmentKey(t.containerId, t.ifname) };
+      return { result: 0, endpointid: attachmentId(t.containerId, t.ifname) };
     });
   }
 
-  async checkPod(attr: PodAttr): Promise<RspAddPod> {
+  async checkPod(attr: PodAttr): Promise<RspCheckPod> {
     const t = targetOf(attr);
     const row = this.store.get(t.containerId, t.ifname);
     if (!row || row.state !== 'ready') throw new CniError(ErrorCode.ContainerUnknown, `no attachment ${t.ifname} for container ${t.containerId}`);
-    const pod = resolvePodNetns(attr.CNI_NETNS, { dev: attr.CONTIV_NETNS_DEV, ino: attr.CONTIV_NETNS_INODE });
+    const pod = this.resolvePod(attr.CNI_NETNS, { dev: attr.CONTIV_NETNS_DEV, ino: attr.CONTIV_NETNS_INODE });
     try {
-      return { ...this.rsp(row), observed: await this.datapath.observe(pod.ns, t.ifname) };
+      return { ...this.rsp(row), observed: await this.kernel.observe(pod.ns, t.ifname) };
     } finally {
       pod.ns.close();
     }
   }
 
-  async gc(req: GcRequest): Promise<RspAddPod> {
-    const valid = new Set(req.validAttachments.map((a) => attachmentKey(a.containerID, a.ifname)));
+  async gc(req: GcRequest): Promise<RspGc> {
+    const valid = new Set(req.validAttachments.map((a) => attachmentId(a.containerID, a.ifname)));
     const freed: { containerID: string; ifname: string }[] = [];
     for (const row of this.store.all()) {
-      if (valid.has(attachmentKey(row.containerId, row.ifname))) continue;
+      if (valid.has(attachmentId(row.containerId, row.ifname))) continue;
       await this.delPod({ CNI_CONTAINERID: row.containerId, CNI_IFNAME: row.ifname });
       freed.push({ containerID: row.containerId, ifname: row.ifname });
     }
@@ -222,15 +246,15 @@ export class NetpluginService {
    * with no record is removed; a record whose veth is gone is kept (its runtime will DEL it) and logged.
    */
   async reconcile(): Promise<{ rolledBack: string[]; orphanVeths: string[]; staleRecords: string[] }> {
-    const present = new Set(await this.datapath.hostVeths());
+    const present = new Set(await this.kernel.hostVeths());
     const orphans = new Set(present);
     const rolledBack: string[] = [];
     const staleRecords: string[] = [];
     for (const row of this.store.all()) {
-      const id = attachmentKey(row.containerId, row.ifname);
+      const id = attachmentId(row.containerId, row.ifname);
       orphans.delete(row.hostVeth);
       if (row.state === 'pending') {
-        await this.datapath.detach(row.hostVeth);
+        await this.kernel.detach(row.hostVeth);
         this.free(row);
         rolledBack.push(id);
         continue;
@@ -247,8 +271,8 @@ export class NetpluginService {
     const cursor6 = this.store.meta('cursor6');
     if (cursor6) this.pool6?.resumeAfter(cursor6);
     const orphanVeths = [...orphans];
-    for (const v of orphanVeths) await this.datapath.detach(v);
-    const freedInEtcd = (await this.cluster?.reconcile(this.store.all())) ?? [];
+    for (const v of orphanVeths) await this.kernel.detach(v);
+    const freedInEtcd = (await this.claims?.reconcile(this.store.all())) ?? [];
     if (freedInEtcd.length) this.log.warn('freed etcd IP keys with no local record (an ADD interrupted by a crash)', { ips: freedInEtcd });
     this.metrics.ipsInUse.set(this.pool4.inUse);
     this.log.info('reconciled state with the kernel', { records: this.pool4.inUse, rolledBack, orphanVeths, staleRecords });

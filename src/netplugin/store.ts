@@ -90,7 +90,7 @@ export class Store {
       setMeta: this.db.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value'),
       queueRelease: this.db.prepare('INSERT OR REPLACE INTO cluster_releases (ip, container_id, ifname, value) VALUES (?, ?, ?, ?)'),
       queuedReleases: this.db.prepare('SELECT ip, container_id AS containerId, ifname, value FROM cluster_releases ORDER BY rowid'),
-      releaseDone: this.db.prepare('DELETE FROM cluster_releases WHERE ip = ?'),
+      dropRelease: this.db.prepare('DELETE FROM cluster_releases WHERE ip = ?'),
     };
   }
 
@@ -190,8 +190,9 @@ export class Store {
     return this.stmts.queuedReleases.all() as unknown as QueuedRelease[];
   }
 
-  releaseDone(ip: string): void {
-    this.stmts.releaseDone.run(ip);
+  /** A queued release was applied (or found moot): it leaves the queue. */
+  dropRelease(ip: string): void {
+    this.stmts.dropRelease.run(ip);
   }
 
   close(): void {

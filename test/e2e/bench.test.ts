@@ -5,7 +5,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { expect } from 'chai';
-import { ROOT } from '../support/sys';
+import { ROOT } from '../../testbed/sys';
 
 describe('e2e: make bench (smoke run)', function () {
   this.timeout(300_000);

@@ -3,12 +3,12 @@
 import { spawnSync } from 'node:child_process';
 import * as path from 'node:path';
 import { expect } from 'chai';
-import { ErrorCode } from '../../src/cni/errors';
-import { inCidr } from '../../src/netplugin/ip';
-import { cniEnv, runAdapter } from '../support/adapter';
-import { CLUSTER_CIDR, CLUSTER_CIDR6, LEASE_TTL, TestCluster, type TestNode } from '../support/cluster';
-import { TestNetplugin } from '../support/netplugin';
-import { BIN, type TestNetns, hostLinkNames, inNetns, namedNetns, sh, waitFor } from '../support/sys';
+import { ErrorCode } from '../../src/errors';
+import { inCidr } from '../../src/ip/ip';
+import { cniEnv, runAdapter } from '../../testbed/adapter';
+import { CLUSTER_CIDR, CLUSTER_CIDR6, LEASE_TTL, TestCluster, type TestNode } from '../../testbed/cluster';
+import { TestNetplugin } from '../../testbed/netplugin';
+import { BIN, type TestNetns, hostLinkNames, inNetns, namedNetns, sh, waitFor } from '../../testbed/sys';
 
 interface Pod {
   ns: TestNetns;

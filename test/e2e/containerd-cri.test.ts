@@ -2,9 +2,9 @@
 // nsfs file with no process in it yet), execs our plugin, and reports the IP we gave; Stop+Remove undoes it.
 import * as fs from 'node:fs';
 import { expect } from 'chai';
-import type { PrivateContainerd } from '../support/kubelet/containerd';
-import { ContainerdLab } from '../support/kubelet/lab';
-import { adapterLog, ping } from '../support/sys';
+import type { PrivateContainerd } from '../../testbed/kubelet/containerd';
+import { ContainerdLab } from '../../testbed/kubelet/lab';
+import { adapterLog, ping } from '../../testbed/sys';
 
 describe('e2e: containerd CRI (runtime.v1) with contivk8s', function () {
   this.timeout(180_000);

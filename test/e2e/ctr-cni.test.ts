@@ -1,11 +1,11 @@
 // `ctr run --cni`: the plugin gets /proc/<pid>/ns/net on ADD and an EMPTY CNI_NETNS on DEL (the task is
 // gone by then), so DEL must free everything from the container ID alone.
 import { expect } from 'chai';
-import { type PrivateContainerd, ctrRunCni } from '../support/kubelet/containerd';
-import type { CniDirs } from '../support/kubelet/cni-dirs';
-import { BUSYBOX_IMAGE } from '../support/kubelet/image';
-import { ContainerdLab } from '../support/kubelet/lab';
-import { adapterLog, finished, waitFor } from '../support/sys';
+import { type PrivateContainerd, ctrRunCni } from '../../testbed/kubelet/containerd';
+import type { CniDirs } from '../../testbed/kubelet/cni-dirs';
+import { BUSYBOX_IMAGE } from '../../testbed/kubelet/image';
+import { ContainerdLab } from '../../testbed/kubelet/lab';
+import { adapterLog, finished, waitFor } from '../../testbed/sys';
 
 const CTR_NAMESPACE = 'contivk8s-e2e';
 

@@ -2,11 +2,11 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { expect } from 'chai';
-import { type CniDirs, NETWORK_NAME, makeCniDirs } from '../support/kubelet/cni-dirs';
-import { BUSYBOX_IMAGE, buildBusyboxImage } from '../support/kubelet/image';
-import { PrivatePodman } from '../support/kubelet/podman';
-import { TestNetplugin } from '../support/netplugin';
-import { finished, waitFor } from '../support/sys';
+import { type CniDirs, NETWORK_NAME, makeCniDirs } from '../../testbed/kubelet/cni-dirs';
+import { BUSYBOX_IMAGE, buildBusyboxImage } from '../../testbed/kubelet/image';
+import { PrivatePodman } from '../../testbed/kubelet/podman';
+import { TestNetplugin } from '../../testbed/netplugin';
+import { finished, waitFor } from '../../testbed/sys';
 
 describe('e2e: podman run --network with contivk8s', function () {
   this.timeout(180_000);

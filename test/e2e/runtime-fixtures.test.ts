@@ -3,10 +3,10 @@
 // installed here, is covered end to end; the others are also covered by their real runtimes.
 import * as path from 'node:path';
 import { expect } from 'chai';
-import { runAdapter } from '../support/adapter';
+import { runAdapter } from '../../testbed/adapter';
 import { runtimeFixtures } from '../support/fixtures';
-import { TestNetplugin } from '../support/netplugin';
-import { type TestNetns, namedNetns, processNetns } from '../support/sys';
+import { TestNetplugin } from '../../testbed/netplugin';
+import { type TestNetns, namedNetns, processNetns } from '../../testbed/sys';
 
 describe('e2e: each runtime fixture replayed in a real namespace of its form', () => {
   const np = new TestNetplugin({ subnet: '10.250.3.0/24' });

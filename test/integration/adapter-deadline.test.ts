@@ -5,10 +5,10 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { expect } from 'chai';
-import { ErrorCode } from '../../src/cni/errors';
-import { type AdapterRun, cniEnv, runAdapter } from '../support/adapter';
-import { TestNetplugin } from '../support/netplugin';
-import { BIN, type TestNetns, adapterLog, hostLinkNames, namedNetns, uniq } from '../support/sys';
+import { ErrorCode } from '../../src/errors';
+import { type AdapterRun, cniEnv, runAdapter } from '../../testbed/adapter';
+import { TestNetplugin } from '../../testbed/netplugin';
+import { BIN, type TestNetns, adapterLog, hostLinkNames, namedNetns, uniq } from '../../testbed/sys';
 
 /** How late the deadline may answer: its own margin plus the exec's start, on a loaded 2-core machine. */
 const SLACK_MS = 1500;

@@ -3,10 +3,10 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { expect } from 'chai';
-import { ErrorCode } from '../../src/cni/errors';
-import { cniEnv, runAdapter } from '../support/adapter';
-import { TestNetplugin } from '../support/netplugin';
-import { BIN, type TestNetns, hostLinkNames, links, namedNetns, uniq } from '../support/sys';
+import { ErrorCode } from '../../src/errors';
+import { cniEnv, runAdapter } from '../../testbed/adapter';
+import { TestNetplugin } from '../../testbed/netplugin';
+import { BIN, type TestNetns, hostLinkNames, links, namedNetns, uniq } from '../../testbed/sys';
 
 describe('integration: the adapter refuses bad input and changes nothing', () => {
   const np = new TestNetplugin({ subnet: '10.251.0.0/24' });

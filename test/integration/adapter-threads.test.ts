@@ -5,9 +5,9 @@ import * as http from 'node:http';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { expect } from 'chai';
-import { cniEnv, runAdapter } from '../support/adapter';
+import { cniEnv, runAdapter } from '../../testbed/adapter';
 import { readlink } from '../../src/netns/inventory';
-import { type TestNetns, namedNetns } from '../support/sys';
+import { type TestNetns, namedNetns } from '../../testbed/sys';
 
 interface ThreadView {
   tid: number;

@@ -4,12 +4,12 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { expect } from 'chai';
-import type { Check } from '../../src/nodecheck/doctor';
-import type { Leak } from '../../src/nodecheck/leaks';
-import { cniEnv, runAdapter } from '../support/adapter';
-import { type CniDirs, makeCniDirs } from '../support/kubelet/cni-dirs';
-import { TestNetplugin } from '../support/netplugin';
-import { BIN, type TestNetns, hostLinkNames, namedNetns, ping, processNetns, sh, tryRun, uniq, waitFor } from '../support/sys';
+import type { Check } from '../../src/contivctl/doctor';
+import type { Leak } from '../../src/contivctl/leaks';
+import { cniEnv, runAdapter } from '../../testbed/adapter';
+import { type CniDirs, makeCniDirs } from '../../testbed/kubelet/cni-dirs';
+import { TestNetplugin } from '../../testbed/netplugin';
+import { BIN, type TestNetns, hostLinkNames, namedNetns, ping, processNetns, sh, tryRun, uniq, waitFor } from '../../testbed/sys';
 
 function contivctl(args: string[], wrap: string[] = []): { status: number; json: any; stdout: string; stderr: string } {
   const [cmd, ...rest] = [...wrap, path.join(BIN, 'contivctl'), ...args, '--json'];

@@ -3,9 +3,9 @@
 // failed DEL is tried again. Afterwards no IP is held twice, none is lost or leaked: the records, the veths on
 // the bridge and the pods' eth0s are the same set, and after every DEL nothing is left.
 import { expect } from 'chai';
-import { type AdapterRun, cniEnv, runAdapter } from '../support/adapter';
-import { TestNetplugin } from '../support/netplugin';
-import { type TestNetns, links, namedNetns } from '../support/sys';
+import { type AdapterRun, cniEnv, runAdapter } from '../../testbed/adapter';
+import { TestNetplugin } from '../../testbed/netplugin';
+import { type TestNetns, links, namedNetns } from '../../testbed/sys';
 
 const PODS = 40;
 const KILLS = 4;

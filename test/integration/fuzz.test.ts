@@ -9,9 +9,9 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { expect } from 'chai';
-import { type AdapterRun, runAdapter } from '../support/adapter';
-import { TestNetplugin } from '../support/netplugin';
-import { type TestNetns, hostLinkNames, namedNetns } from '../support/sys';
+import { type AdapterRun, runAdapter } from '../../testbed/adapter';
+import { TestNetplugin } from '../../testbed/netplugin';
+import { type TestNetns, hostLinkNames, namedNetns } from '../../testbed/sys';
 
 const SEED = Number(process.env.CTV_FUZZ_SEED ?? 20261123);
 const CASES = 300;

@@ -4,9 +4,9 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { expect } from 'chai';
 import { parseNetConf } from '../../src/cni/config';
-import { cniEnv, runAdapter } from '../support/adapter';
-import { TestNetplugin } from '../support/netplugin';
-import { BIN, ROOT, namedNetns, sh, waitFor } from '../support/sys';
+import { cniEnv, runAdapter } from '../../testbed/adapter';
+import { TestNetplugin } from '../../testbed/netplugin';
+import { BIN, ROOT, namedNetns, sh, waitFor } from '../../testbed/sys';
 
 describe('integration: contivctl install-cni', () => {
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'ctv-install-'));

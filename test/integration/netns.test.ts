@@ -2,8 +2,8 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { expect } from 'chai';
-import { ErrorCode } from '../../src/cni/errors';
-import { type TestNetns, namedNetns, processNetns, sh, uniq } from '../support/sys';
+import { ErrorCode } from '../../src/errors';
+import { type TestNetns, namedNetns, processNetns, sh, uniq } from '../../testbed/sys';
 
 const HELPER = path.join(__dirname, '../support/enter-netns.js');
 

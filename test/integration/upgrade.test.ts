@@ -7,9 +7,9 @@ import * as path from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { expect } from 'chai';
 import { SCHEMA_VERSION } from '../../src/netplugin/store';
-import { cniEnv, runAdapter } from '../support/adapter';
-import { TestNetplugin } from '../support/netplugin';
-import { BIN, FIXTURES, hostLinkNames, namedNetns } from '../support/sys';
+import { cniEnv, runAdapter } from '../../testbed/adapter';
+import { TestNetplugin } from '../../testbed/netplugin';
+import { BIN, FIXTURES, hostLinkNames, namedNetns } from '../../testbed/sys';
 
 describe('integration: upgrade from release f3446a4\'s state dir', () => {
   const np = new TestNetplugin({ subnet: '10.245.0.0/24', subnet6: 'fd00:245::/64', seedState: path.join(FIXTURES, 'state/v1-embedded') });

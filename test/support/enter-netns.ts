@@ -1,7 +1,7 @@
 // Child-process helper for tests: enters the namespace at argv[2] the way the adapter does, then reports
 // what /proc/<pid>/ns/net is afterwards. setns must not run in mocha's own process.
 import * as fs from 'node:fs';
-import { asCniError } from '../../src/cni/errors';
+import { asCniError } from '../../src/errors';
 import { enterNetns, openNetns } from '../../src/netns/netns';
 
 try {

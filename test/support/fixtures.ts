@@ -1,6 +1,6 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { FIXTURES } from './sys';
+import { FIXTURES } from '../../testbed/sys';
 
 export interface RuntimeFixture {
   file: string;

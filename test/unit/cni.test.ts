@@ -1,7 +1,8 @@
 import { expect } from 'chai';
 import { MAX_TIMEOUT_MS, parseNetConf, peekConfig } from '../../src/cni/config';
-import { interfaceNameProblem, parseCniArgs, parseEnv } from '../../src/cni/env';
-import { CniError, ErrorCode } from '../../src/cni/errors';
+import { parseCniArgs, parseEnv } from '../../src/cni/env';
+import { interfaceNameProblem } from '../../src/linux/ifname';
+import { CniError, ErrorCode } from '../../src/errors';
 import { prevResultAddresses, renderResult } from '../../src/cni/result';
 import { SUPPORTED_VERSIONS, compareVersions, requireCommandInVersion } from '../../src/cni/version';
 import { runtimeFixtures } from '../support/fixtures';

@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { expect } from 'chai';
 import { type Document, isMap, isPair, isScalar, isSeq, parseAllDocuments } from 'yaml';
-import { BIN, ROOT } from '../support/sys';
+import { BIN, ROOT } from '../../testbed/sys';
 
 const FILE = path.join(ROOT, 'deploy/contiv-netplugin.yaml');
 

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
-import { bigIntToIpv6, intToIpv4, ipv4Bytes, ipv4ToInt, ipv6Bytes, ipv6ToBigInt, macForIpv4, parseCidr4, parseCidr6 } from '../../src/netplugin/ip';
-import { hostVethName } from '../../src/netplugin/datapath';
+import { bigIntToIpv6, intToIpv4, ipv4Bytes, ipv4ToInt, ipv6Bytes, ipv6ToBigInt, macForIpv4, parseCidr4, parseCidr6 } from '../../src/ip/ip';
+import { hostVethName } from '../../src/linux/ifname';
 import { Pool4, Pool6 } from '../../src/netplugin/ipam';
 import { KeyedMutex } from '../../src/netplugin/mutex';
 
@@ -65,7 +65,7 @@ describe('unit: addresses and IPAM', () => {
       pool.markUsed(a);
       const b = pool.next()!;
       pool.markUsed(b);
-      pool.release(a);
+      pool.markFree(a);
       expect(pool.next()).to.equal(b + 1);
     });
     it('resumes after a persisted cursor', () => {
@@ -76,7 +76,7 @@ describe('unit: addresses and IPAM', () => {
     it('finds the one free address in a nearly full /16', () => {
       const pool = new Pool4('10.2.0.0/16');
       for (let ip = pool.next(); ip !== undefined; ip = pool.next()) pool.markUsed(ip);
-      pool.release(ipv4ToInt('10.2.77.77'));
+      pool.markFree(ipv4ToInt('10.2.77.77'));
       expect(intToIpv4(pool.next()!)).to.equal('10.2.77.77');
     });
   });

@@ -1,8 +1,8 @@
 import { expect } from 'chai';
 import type { Endpoint, Health } from '../../src/api/wire';
-import { type NamespaceSnapshot, analyze } from '../../src/nodecheck/leaks';
+import { type NamespaceSnapshot, analyze } from '../../src/contivctl/leaks';
 import { netnsMounts } from '../../src/netns/inventory';
-import { inCidr } from '../../src/netplugin/ip';
+import { inCidr } from '../../src/ip/ip';
 
 const health: Health = { status: 'ok', pid: 10, bridge: 'contivbr0', subnet: '10.1.0.0/24', gateway: '10.1.0.1', mtu: 1500, stateDir: '/var/lib/contiv', store: 'embedded' };
 const ns = (inode: number, o: Partial<NamespaceSnapshot> = {}): NamespaceSnapshot => ({ inode, tids: [], mounts: [], ref: `/proc/1/ns/net`, isHost: false, addresses: [], ...o });

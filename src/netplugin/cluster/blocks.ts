@@ -4,7 +4,7 @@
 import type { Logger } from '../../log/logger';
 import type { EtcdSession } from '../../etcd/connect';
 import { BLOCKS, type BlockRecord, NODES, type NodeRecord, blockKey, blockOfKey, blockRecordSchema, ipPrefix, nodeKey, parseRecord } from '../../etcd/layout';
-import { bigIntToIpv6, intToIpv4, ipv4ToInt, ipv6ToBigInt } from '../ip';
+import { bigIntToIpv6, intToIpv4, ipv4ToInt, ipv6ToBigInt } from '../../ip/ip';
 
 /** The most blocks a cluster CIDR may be cut into: enough for any cluster, and cheap to scan. */
 const MAX_BLOCKS = 1 << 16;

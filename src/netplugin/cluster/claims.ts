@@ -3,11 +3,11 @@
 // racing on every node, and a node that lost its block cannot allocate in it. DEL never waits for etcd: the
 // release is queued durably in the node's own store and applied when etcd answers.
 import { isIPv6 } from 'node:net';
-import { CniError, ErrorCode } from '../../cni/errors';
+import { CniError, ErrorCode } from '../../errors';
 import type { Logger } from '../../log/logger';
 import { type EtcdSession, etcdUnreachable } from '../../etcd/connect';
 import { type IpRecord, blockKey, ipKey, ipPrefix, ipRecordSchema, parseRecord } from '../../etcd/layout';
-import { intToIpv4 } from '../ip';
+import { intToIpv4 } from '../../ip/ip';
 import type { EndpointRow, Store } from '../store';
 import type { HeldBlock } from './blocks';
 
@@ -98,7 +98,7 @@ export class IpClaims {
           value = holder?.containerId === r.containerId && holder.ifname === r.ifname ? current : null;
         }
         if (value !== null) await this.etcd.call(`releasing ${r.ip}`, this.etcd.client.if(key, 'Value', '==', value).then(this.etcd.client.delete().key(key)).commit());
-        this.store.releaseDone(r.ip);
+        this.store.dropRelease(r.ip);
         this.log.info('released IP in etcd', { ip: r.ip, containerId: r.containerId });
       }
     } catch (err) {

@@ -3,9 +3,9 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { nodeClient } from '../../src/api/axios-transport';
-import type { NetpluginClient } from '../../src/api/client';
-import type { Endpoint } from '../../src/api/wire';
+import { nodeClient } from '../src/api/axios-transport';
+import type { NetpluginClient } from '../src/api/client';
+import type { Endpoint } from '../src/api/wire';
 import { BIN, hostLinkNames, tryRun, uniq } from './sys';
 
 export interface NetpluginOptions {

@@ -2,7 +2,7 @@
 // puts the plugin and our conflist in, and Debian's loopback plugin sits beside it (CRI calls it for lo).
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { installCni } from '../../../src/cli/install';
+import { installCni } from '../../src/contivctl/install';
 import { BIN } from '../sys';
 
 export const DEBIAN_CNI_DIR = '/usr/lib/cni';

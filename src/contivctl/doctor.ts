@@ -1,12 +1,14 @@
 // contivctl doctor: is this node ready for contivk8s? Each check says what is wrong and the exact fix,
 // starting with the three privileges operators used to find by trial: hostPID, SYS_PTRACE, SYS_ADMIN.
-import { execFileSync, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { nodeClient } from '../api/axios-transport';
 import type { Health } from '../api/wire';
 import { parseNetConf } from '../cni/config';
+import { type IpLink, ipJson } from '../linux/iproute';
 import { mountinfoEntries, numericEntries, readlink } from '../netns/inventory';
+import { NETNS_DIRS } from '../netns/path';
 import { NEEDED_CAPS, effectiveCaps, missingCaps } from './caps';
 
 export type CheckStatus = 'ok' | 'warn' | 'fail';
@@ -65,7 +67,7 @@ function propagationCheck(pid: number): Check {
   const fixIt = 'mount the host /var/run/netns into the netplugin with mountPropagation: HostToContainer';
   const mounts = mountinfoEntries(fs.readFileSync(`/proc/${pid}/mountinfo`, 'utf8'));
   // the mount that holds /run/netns in the netplugin's view: the longest covering mount point
-  const covering = ['/run/netns', '/var/run/netns'].flatMap((dir) => mounts.filter((m) => dir === m.mountPoint || dir.startsWith(m.mountPoint === '/' ? '/' : `${m.mountPoint}/`)));
+  const covering = NETNS_DIRS.flatMap((dir) => mounts.filter((m) => dir === m.mountPoint || dir.startsWith(m.mountPoint === '/' ? '/' : `${m.mountPoint}/`)));
   const holder = covering.sort((a, b) => b.mountPoint.length - a.mountPoint.length)[0];
   const receives = holder?.optional.some((o) => o.startsWith('master:') || o.startsWith('shared:'));
   const hostNames = fs.existsSync('/run/netns') ? fs.readdirSync('/run/netns') : [];
@@ -141,13 +143,13 @@ function pluginCheck(o: DoctorOptions): Check {
 
 function bridgeCheck(h: Health): Check {
   const name = 'bridge and gateway';
-  let info: { operstate: string; addr_info: { local: string }[] }[];
+  let info: IpLink[];
   try {
-    info = JSON.parse(execFileSync('ip', ['-j', 'addr', 'show', 'dev', h.bridge], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }));
+    info = ipJson(['addr', 'show', 'dev', h.bridge]);
   } catch {
     return fail(name, `bridge ${h.bridge} does not exist`, 'restart the netplugin: it creates its bridge and gateway at start');
   }
-  const addrs = info[0]?.addr_info.map((a) => a.local) ?? [];
+  const addrs = info[0]?.addr_info?.map((a) => a.local) ?? [];
   const want = [h.gateway, ...(h.gateway6 ? [h.gateway6] : [])];
   const missing = want.filter((g) => !addrs.includes(g));
   if (missing.length) return fail(name, `bridge ${h.bridge} lacks gateway ${missing.join(', ')}`, 'restart the netplugin: it assigns its gateways at start');

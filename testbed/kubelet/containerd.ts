@@ -4,7 +4,7 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { mountinfoEntries } from '../../../src/netns/inventory';
+import { mountinfoEntries } from '../../src/netns/inventory';
 import { CriClient } from './cri';
 
 export const CRI_NAMESPACE = 'k8s.io';

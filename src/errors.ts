@@ -1,3 +1,5 @@
+import type * as z from 'zod/mini';
+
 // CNI error codes, as the spec (1.1.0, "Error") numbers them.
 export const ErrorCode = {
   IncompatibleVersion: 1,
@@ -42,3 +44,8 @@ export const PluginErrorCode = {
   /** The pod subnet has no free address left. */
   PoolExhausted: 102,
 } as const;
+
+/** Flattens a zod error into one line that names each offending field. */
+export function describeIssues(error: z.core.$ZodError): string {
+  return error.issues.map((i) => `${i.path.length ? i.path.join('.') : '(root)'}: ${i.message}`).join('; ');
+}

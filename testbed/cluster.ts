@@ -8,7 +8,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { Etcd3 } from 'etcd3';
-import { connectEtcd } from '../../src/etcd/connect';
+import { connectEtcd } from '../src/etcd/connect';
 import { type TestCerts, makeCerts } from './certs';
 import { TestNetplugin } from './netplugin';
 import { BIN, sh, tryRun, uniq } from './sys';

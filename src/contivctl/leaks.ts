@@ -5,11 +5,15 @@
 // no namespace, no record). With the netplugin down (crash-looping, when this is needed most) the
 // allocations are unknown: what the kernel shows is still reported, and nothing is provable enough to fix.
 import { execFileSync } from 'node:child_process';
+import { attachmentId } from '../api/wire';
+import { isHostVethName } from '../linux/ifname';
+import { ip, ipJson } from '../linux/iproute';
+import { NETNS_DIRS } from '../netns/path';
 import * as path from 'node:path';
 import type { NetpluginClient } from '../api/client';
 import type { Endpoint, Health } from '../api/wire';
 import { type NetnsInfo, type NsAddress, listNetns, netnsAddresses, netnsInodeAt } from '../netns/inventory';
-import { inCidr } from '../netplugin/ip';
+import { inCidr } from '../ip/ip';
 
 export interface NamespaceSnapshot extends NetnsInfo {
   addresses: NsAddress[];
@@ -41,8 +45,7 @@ export type Leak =
 
 const UNCHECKED = 'the netplugin is down: its allocations could not be checked';
 
-const HOST_VETH = /^ctv[0-9a-f]{11}$/;
-const key = (e: { containerId: string; ifname: string }) => `${e.containerId}/${e.ifname}`;
+const key = (e: { containerId: string; ifname: string }) => attachmentId(e.containerId, e.ifname);
 
 export function analyze(s: NodeSnapshot): Leak[] {
   const leaks: Leak[] = [];
@@ -90,7 +93,7 @@ export function analyze(s: NodeSnapshot): Leak[] {
   }
 
   const recordedVeths = new Set(a?.endpoints.map((e) => e.hostVeth));
-  for (const port of s.bridgePorts.filter((p) => HOST_VETH.test(p))) {
+  for (const port of s.bridgePorts.filter(isHostVethName)) {
     if (!a) leaks.push({ kind: 'unchecked-veth', hostVeth: port, fixable: false, detail: `host veth ${port} on ${s.bridge}: ${UNCHECKED}` });
     else if (!recordedVeths.has(port)) leaks.push({ kind: 'orphan-veth', hostVeth: port, fixable: true, detail: `host veth ${port} on ${s.bridge} has no allocation` });
   }
@@ -100,8 +103,7 @@ export function analyze(s: NodeSnapshot): Leak[] {
 /** The links on `bridge`; none when it does not exist (a netplugin that never started made none). */
 export function bridgePorts(bridge: string): string[] {
   try {
-    const links = JSON.parse(execFileSync('ip', ['-j', 'link', 'show', 'master', bridge], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }) || '[]') as { ifname: string }[];
-    return links.map((l) => l.ifname);
+    return ipJson(['link', 'show', 'master', bridge]).map((l) => l.ifname);
   } catch {
     return [];
   }
@@ -124,7 +126,6 @@ export function snapshot(allocations: Allocations | undefined, bridge: string): 
   return { namespaces, allocations, bridge: onBridge, bridgePorts: bridgePorts(onBridge), recordedInodes };
 }
 
-const NETNS_DIRS = ['/var/run/netns', '/run/netns'];
 
 /** Undoes one fixable leak; returns what it did. */
 export async function fix(leak: Leak, client: NetpluginClient): Promise<string> {
@@ -133,14 +134,14 @@ export async function fix(leak: Leak, client: NetpluginClient): Promise<string> 
       for (const m of leak.mounts) {
         execFileSync('umount', [m]);
         // the file `ip netns add` made; a mount point elsewhere is left as the empty file it is
-        if (NETNS_DIRS.includes(path.dirname(m))) execFileSync('rm', ['-f', m]);
+        if ((NETNS_DIRS as readonly string[]).includes(path.dirname(m))) execFileSync('rm', ['-f', m]);
       }
       return `unmounted ${leak.mounts.join(', ')}: net:[${leak.inode}] is freed with its addresses`;
     case 'stale-allocation':
       await client.delPod({ CNI_CONTAINERID: leak.containerId, K8S_POD_INFRA_CONTAINER_ID: leak.containerId, CNI_IFNAME: leak.ifname, CNI_NETNS: '' });
       return `released ${leak.ip} of ${leak.containerId}/${leak.ifname} through the netplugin`;
     case 'orphan-veth':
-      execFileSync('ip', ['link', 'del', leak.hostVeth]);
+      ip(['link', 'del', leak.hostVeth]);
       return `deleted host veth ${leak.hostVeth}`;
     default:
       throw new Error(`${leak.kind} is not fixable by itself`);

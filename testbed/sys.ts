@@ -4,9 +4,9 @@ import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { readlink } from '../../src/netns/inventory';
+import { readlink } from '../src/netns/inventory';
 
-export const ROOT = path.resolve(__dirname, '../../..');
+export const ROOT = path.resolve(__dirname, '../..');
 export const BIN = path.join(ROOT, 'bin');
 export const FIXTURES = path.join(ROOT, 'fixtures');
 

@@ -1,0 +1,22 @@
+// Linux interface names: the kernel's rule for any name, and the name of a pod's host-side veth, which the
+// netplugin makes and node tooling (contivctl leaks) recognizes.
+import { createHash } from 'node:crypto';
+
+/** Linux's dev_valid_name(): 1..15 bytes, not "." or "..", no "/", ":" or whitespace. */
+export function interfaceNameProblem(name: string): string | undefined {
+  if (name.length === 0) return 'is empty';
+  if (Buffer.byteLength(name) > 15) return 'is longer than 15 bytes';
+  if (name === '.' || name === '..') return 'may not be "." or ".."';
+  if (/[/:\s]/.test(name)) return 'may not contain "/", ":" or whitespace';
+  return undefined;
+}
+
+const HOST_VETH_PREFIX = 'ctv';
+
+/** Host end name: deterministic from (container id, ifname), <= 15 bytes, so DEL finds it with no namespace. */
+export function hostVethName(containerId: string, ifname: string): string {
+  return HOST_VETH_PREFIX + createHash('sha256').update(`${containerId}/${ifname}`).digest('hex').slice(0, 11);
+}
+
+/** Whether a link name is one hostVethName makes. */
+export const isHostVethName = (name: string): boolean => /^ctv[0-9a-f]{11}$/.test(name);
