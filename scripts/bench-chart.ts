@@ -19,7 +19,7 @@ const PLOT = WIDTH - LEFT - 30;
 const TITLE = 26;
 const AXIS = 34;
 
-const escape = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+const escapeXml = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 
 function quantile(sorted: number[], q: number): number {
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))];
@@ -38,17 +38,20 @@ export function latencyChart(heading: string, panels: Panel[]): string {
   const x = (ms: number) => LEFT + (ms / top) * PLOT;
   const out: string[] = [];
   let y = 40;
-  out.push(`<text x="${WIDTH / 2}" y="22" text-anchor="middle" font-size="15" font-weight="bold">${escape(heading)}</text>`);
+  out.push(`<text x="${WIDTH / 2}" y="22" text-anchor="middle" font-size="15" font-weight="bold">${escapeXml(heading)}</text>`);
   for (const panel of panels) {
-    out.push(`<text x="10" y="${y + 16}" font-size="13" font-weight="bold">${escape(panel.title)}</text>`);
+    out.push(`<text x="10" y="${y + 16}" font-size="13" font-weight="bold">${escapeXml(panel.title)}</text>`);
     y += TITLE;
     const panelTop = y;
     for (const s of panel.series) {
       const sorted = [...s.samples].sort((a, b) => a - b);
       const mid = y + ROW / 2;
       const [p25, p50, p75] = [0.25, 0.5, 0.75].map((q) => quantile(sorted, q));
-      out.push(`<text x="${LEFT - 8}" y="${mid + 4}" text-anchor="end" font-size="12">${escape(s.label)} (median ${p50.toFixed(1)} ms)</text>`);
-      out.push(`<rect x="${x(p25).toFixed(1)}" y="${mid - 9}" width="${Math.max(1, x(p75) - x(p25)).toFixed(1)}" height="18" fill="${s.color}" fill-opacity="0.18" stroke="${s.color}"/>`);
+      out.push(`<text x="${LEFT - 8}" y="${mid + 4}" text-anchor="end" font-size="12">${escapeXml(s.label)} (median ${p50.toFixed(1)} ms)</text>`);
+      out.push(
+        `<rect x="${x(p25).toFixed(1)}" y="${mid - 9}" width="${Math.max(1, x(p75) - x(p25)).toFixed(1)}" height="18" ` +
+          `fill="${s.color}" fill-opacity="0.18" stroke="${s.color}"/>`,
+      );
       out.push(`<line x1="${x(p50).toFixed(1)}" x2="${x(p50).toFixed(1)}" y1="${mid - 12}" y2="${mid + 12}" stroke="${s.color}" stroke-width="3"/>`);
       sorted.forEach((ms, i) => {
         // a deterministic jitter spreads equal samples vertically
@@ -64,5 +67,6 @@ export function latencyChart(heading: string, panels: Panel[]): string {
     out.push(`<text x="${LEFT + PLOT / 2}" y="${y + 28}" text-anchor="middle" font-size="11">ms per exec, whole process, measured from the parent</text>`);
     y += AXIS + 8;
   }
-  return `<svg xmlns="http://www.w3.org/2000/svg" width="${WIDTH}" height="${y}" viewBox="0 0 ${WIDTH} ${y}" font-family="sans-serif">\n<rect width="100%" height="100%" fill="white"/>\n${out.join('\n')}\n</svg>\n`;
+  const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="${WIDTH}" height="${y}" viewBox="0 0 ${WIDTH} ${y}" font-family="sans-serif">`;
+  return [svg, '<rect width="100%" height="100%" fill="white"/>', ...out, '</svg>', ''].join('\n');
 }

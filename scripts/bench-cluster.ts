@@ -15,13 +15,13 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import type { Etcd3, Lease } from 'etcd3';
 import type { NetpluginClient } from '../src/api/client';
-import { type IpRecord, type NodeRecord, blockKey, ipKey, nodeKey } from '../src/etcd/layout';
+import { blockKey, type IpRecord, ipKey, type NodeRecord, nodeKey } from '../src/etcd/layout';
+import { bigIntToIpv6, intToIpv4, parseCidr4, parseCidr6 } from '../src/ip/ip';
 import { blocksOf } from '../src/netplugin/cluster/blocks';
 import { RESYNC_MS } from '../src/netplugin/cluster/registry';
-import { bigIntToIpv6, intToIpv4, parseCidr4, parseCidr6 } from '../src/ip/ip';
 import { CLUSTER_CIDR, CLUSTER_CIDR6, TestCluster, type TestNode } from '../testbed/cluster';
 import { TestNetplugin } from '../testbed/netplugin';
-import { ROOT, processNetns, sh } from '../testbed/sys';
+import { processNetns, ROOT, sh } from '../testbed/sys';
 
 const SIZES = (process.env.BENCH_CLUSTER_SIZES ?? '50,100').split(',').map(Number);
 const PODS = Number(process.env.BENCH_CLUSTER_PODS ?? 110);
@@ -44,7 +44,10 @@ class Simulator {
   private readonly free4: string[];
   private readonly free6: string[];
 
-  constructor(private readonly etcd: Etcd3, taken: string[]) {
+  constructor(
+    private readonly etcd: Etcd3,
+    taken: string[],
+  ) {
     this.free4 = blocksOf(CLUSTER_CIDR, 24).filter((b) => !taken.includes(b));
     this.free6 = blocksOf(CLUSTER_CIDR6, 64).filter((b) => !taken.includes(b));
   }
@@ -53,21 +56,44 @@ class Simulator {
     const block = this.free4.shift()!;
     const block6 = this.free6.shift()!;
     const i = this.leases.size;
-    const record: NodeRecord = { name, nodeIp: `192.168.${214 + (i >> 8)}.${i & 255}`, block, block6, vtepMac: `0a:${randomBytes(5).toString('hex').match(/../g)!.join(':')}` };
+    const record: NodeRecord = {
+      name,
+      nodeIp: `192.168.${214 + (i >> 8)}.${i & 255}`,
+      block,
+      block6,
+      vtepMac: `0a:${randomBytes(5).toString('hex').match(/../g)!.join(':')}`,
+    };
     const claimedAt = new Date().toISOString();
     const c = this.etcd;
-    await c.put(blockKey(block)).value(JSON.stringify({ node: name, claimedAt })).exec();
-    await c.put(blockKey(block6)).value(JSON.stringify({ node: name, claimedAt })).exec();
+    await c
+      .put(blockKey(block))
+      .value(JSON.stringify({ node: name, claimedAt }))
+      .exec();
+    await c
+      .put(blockKey(block6))
+      .value(JSON.stringify({ node: name, claimedAt }))
+      .exec();
     const v4 = parseCidr4(block).network;
     const v6 = parseCidr6(block6).network;
     for (let from = 0; from < pods; from += 32) {
       const ops = [];
       for (let p = from; p < Math.min(pods, from + 32); p++) {
-        const rec = JSON.stringify({ node: name, containerId: `${name}-pod-${p}`, ifname: 'eth0', netns: '', podName: `pod-${p}`, podNamespace: 'bench', createdAt: claimedAt } satisfies IpRecord);
+        const rec = JSON.stringify({
+          node: name,
+          containerId: `${name}-pod-${p}`,
+          ifname: 'eth0',
+          netns: '',
+          podName: `pod-${p}`,
+          podNamespace: 'bench',
+          createdAt: claimedAt,
+        } satisfies IpRecord);
         ops.push(c.put(ipKey(block, intToIpv4(v4 + 2 + p))).value(rec), c.put(ipKey(block6, bigIntToIpv6(v6 + 2n + BigInt(p)))).value(rec));
       }
       // a transaction that always applies: 64 puts in one request
-      await c.if(nodeKey(name), 'Version', '>', -1).then(...ops).commit();
+      await c
+        .if(nodeKey(name), 'Version', '>', -1)
+        .then(...ops)
+        .commit();
     }
     const lease = c.lease(60);
     await lease.put(nodeKey(name)).value(JSON.stringify(record)).exec();
@@ -152,8 +178,14 @@ async function main(): Promise<void> {
     await embedded.start();
     const etcd = cluster.client();
     const s = cluster.state();
-    sim = new Simulator(etcd, s.nodes.flatMap((n) => [n.block, n.block6 ?? '']));
-    say(`make bench-cluster ${started.toISOString()}: ${os.cpus().length} x ${os.cpus()[0].model}, sizes ${SIZES.join(', ')} simulated nodes x ${PODS} pods (v4 + v6 keys), resync every ${RESYNC_MS / 1000} s`);
+    sim = new Simulator(
+      etcd,
+      s.nodes.flatMap((n) => [n.block, n.block6 ?? '']),
+    );
+    say(
+      `make bench-cluster ${started.toISOString()}: ${os.cpus().length} x ${os.cpus()[0].model}, ` +
+        `sizes ${SIZES.join(', ')} simulated nodes x ${PODS} pods (v4 + v6 keys), resync every ${RESYNC_MS / 1000} s`,
+    );
     const sizes = [];
     for (const size of SIZES) {
       const t0 = performance.now();
@@ -168,7 +200,13 @@ async function main(): Promise<void> {
       const convergence = await routeConvergence(sim, node, CONVERGENCE_RUNS);
       const idle = await idleCost(node);
       const keys = (await etcd.getAll().prefix('/contiv/ips/').keys()).length;
-      sizes.push({ nodes: size + 1, ipKeys: keys, routeConvergenceMs: { median: median(convergence), p90: p90(convergence), samples: convergence.map((x) => round(x)) }, idle, registrationS: round(registeredS, 1) });
+      sizes.push({
+        nodes: size + 1,
+        ipKeys: keys,
+        routeConvergenceMs: { median: median(convergence), p90: p90(convergence), samples: convergence.map((x) => round(x)) },
+        idle,
+        registrationS: round(registeredS, 1),
+      });
     }
     say(`ADD latency over the socket, ${CYCLES} cycles each: cluster mode (${sizes[sizes.length - 1].ipKeys} IP keys) and embedded store ...`);
     const clusterAdd = await addLatency(node.np.client, CYCLES);
@@ -177,24 +215,39 @@ async function main(): Promise<void> {
     const results = {
       date: started.toISOString(),
       machine: { cpus: os.cpus().length, model: os.cpus()[0].model, kernel: os.release(), node: process.version },
-      command: `make bench-cluster (BENCH_CLUSTER_SIZES=${SIZES.join(',')} BENCH_CLUSTER_PODS=${PODS} BENCH_CLUSTER_IDLE_S=${IDLE_S} BENCH_CLUSTER_CYCLES=${CYCLES})`,
+      command:
+        `make bench-cluster (BENCH_CLUSTER_SIZES=${SIZES.join(',')} BENCH_CLUSTER_PODS=${PODS} BENCH_CLUSTER_IDLE_S=${IDLE_S} ` +
+        `BENCH_CLUSTER_CYCLES=${CYCLES})`,
       sizes,
-      addOverSocketMs: { cluster: { median: median(clusterAdd), p90: p90(clusterAdd) }, embedded: { median: median(embeddedAdd), p90: p90(embeddedAdd) }, ratio: round(median(clusterAdd) / median(embeddedAdd)) },
+      addOverSocketMs: {
+        cluster: { median: median(clusterAdd), p90: p90(clusterAdd) },
+        embedded: { median: median(embeddedAdd), p90: p90(embeddedAdd) },
+        ratio: round(median(clusterAdd) / median(embeddedAdd)),
+      },
     };
     const targets = [
-      [`route convergence <= 2 s at ${largest.nodes} nodes`, largest.routeConvergenceMs.median <= 2000, `${largest.routeConvergenceMs.median} ms median, ${largest.routeConvergenceMs.p90} ms p90`],
+      [
+        `route convergence <= 2 s at ${largest.nodes} nodes`,
+        largest.routeConvergenceMs.median <= 2000,
+        `${largest.routeConvergenceMs.median} ms median, ${largest.routeConvergenceMs.p90} ms p90`,
+      ],
       ['resync CPU on a node < 5% of a core', largest.idle.cpuPctOfCore < 5, `${largest.idle.cpuPctOfCore}%`],
-      ['ADD in cluster mode <= 1.5x the embedded store\'s', results.addOverSocketMs.ratio <= 1.5, `${results.addOverSocketMs.ratio}x`],
+      ["ADD in cluster mode <= 1.5x the embedded store's", results.addOverSocketMs.ratio <= 1.5, `${results.addOverSocketMs.ratio}x`],
     ] as const;
     const dir = process.env.BENCH_RESULTS_DIR ?? path.join(ROOT, 'results');
     fs.mkdirSync(dir, { recursive: true });
     const file = path.join(dir, `bench-cluster-${started.toISOString().replace(/[:.]/g, '-')}.json`);
-    fs.writeFileSync(file, JSON.stringify({ ...results, targets: targets.map(([name, met, value]) => ({ name, met, value })) }, null, 2) + '\n');
+    fs.writeFileSync(file, `${JSON.stringify({ ...results, targets: targets.map(([name, met, value]) => ({ name, met, value })) }, null, 2)}\n`);
 
     say('\n| nodes | IP keys | route convergence, median (p90) ms | idle CPU, % of a core | etcd calls/s from the node |');
     say('|---|---|---|---|---|');
-    for (const x of sizes) say(`| ${x.nodes} | ${x.ipKeys} | ${x.routeConvergenceMs.median} (${x.routeConvergenceMs.p90}) | ${x.idle.cpuPctOfCore} | ${x.idle.etcdRequestsPerS} |`);
-    say(`\nADD over the socket, median (p90) ms: cluster mode ${results.addOverSocketMs.cluster.median} (${results.addOverSocketMs.cluster.p90}), embedded ${results.addOverSocketMs.embedded.median} (${results.addOverSocketMs.embedded.p90}): ${results.addOverSocketMs.ratio}x`);
+    for (const x of sizes)
+      say(`| ${x.nodes} | ${x.ipKeys} | ${x.routeConvergenceMs.median} (${x.routeConvergenceMs.p90}) | ${x.idle.cpuPctOfCore} | ${x.idle.etcdRequestsPerS} |`);
+    const add = results.addOverSocketMs;
+    say(
+      `\nADD over the socket, median (p90) ms: cluster mode ${add.cluster.median} (${add.cluster.p90}), ` +
+        `embedded ${add.embedded.median} (${add.embedded.p90}): ${add.ratio}x`,
+    );
     say('\ntargets (reported, never enforced):');
     for (const [name, met, value] of targets) say(`  ${met ? 'met   ' : 'MISSED'}  ${name}: ${value}`);
     say(`\nresults: ${path.relative(ROOT, file)}`);

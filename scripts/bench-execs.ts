@@ -3,7 +3,10 @@
 // falls on all alike. Bun's spawnSync reports each child's own CPU time (µs) and peak RSS, which node's
 // does not. Reads the plan as JSON on stdin, writes every sample as JSON on stdout.
 declare const Bun: {
-  spawnSync(argv: string[], opts: { env: Record<string, string>; stdin?: Uint8Array; stdout?: 'pipe' | 'ignore'; stderr?: 'pipe' | 'ignore' }): {
+  spawnSync(
+    argv: string[],
+    opts: { env: Record<string, string>; stdin?: Uint8Array; stdout?: 'pipe' | 'ignore'; stderr?: 'pipe' | 'ignore' },
+  ): {
     exitCode: number | null;
     stdout?: Uint8Array;
     resourceUsage: { cpuTime: { total: bigint }; maxRSS: number };
@@ -39,12 +42,23 @@ function exec(argv: string[], env: Record<string, string>, stdin?: string): { sa
 async function main(): Promise<void> {
   const plan = JSON.parse(await Bun.stdin.text()) as ExecPlan;
   const samples: ExecSamples = {};
-  const record = (who: string, what: string, s: ExecSample) => ((samples[who] ??= {})[what] ??= []).push(s);
+  const record = (who: string, what: string, s: ExecSample) => {
+    samples[who] ??= {};
+    samples[who][what] ??= [];
+    samples[who][what].push(s);
+  };
   for (let i = 0; i < plan.runs; i++) {
     for (const p of plan.plugins) {
       const netns = `cni-bench-${process.pid}-${i}`;
       Bun.spawnSync(['ip', 'netns', 'add', netns], { env: plan.baseEnv });
-      const env = (command: string) => ({ ...plan.baseEnv, ...p.env, CNI_COMMAND: command, CNI_CONTAINERID: `bench-${i}`, CNI_NETNS: `/var/run/netns/${netns}`, CNI_IFNAME: 'eth0' });
+      const env = (command: string) => ({
+        ...plan.baseEnv,
+        ...p.env,
+        CNI_COMMAND: command,
+        CNI_CONTAINERID: `bench-${i}`,
+        CNI_NETNS: `/var/run/netns/${netns}`,
+        CNI_IFNAME: 'eth0',
+      });
       const conf = JSON.stringify(p.conf);
       const add = exec([p.exec], env('ADD'), conf);
       record(p.name, 'ADD', add.sample);

@@ -26,7 +26,11 @@ const COMPILE_FLAGS = [
 ];
 
 function die(what, r) {
-  const why = r.error ? r.error.message : r.signal ? `killed by ${r.signal}${r.signal === 'SIGILL' ? ' (this CPU lacks an instruction Bun needs, e.g. AVX2: use @oven/bun-linux-x64-baseline)' : ''}` : `exit status ${r.status}`;
+  const why = r.error
+    ? r.error.message
+    : r.signal
+      ? `killed by ${r.signal}${r.signal === 'SIGILL' ? ' (this CPU lacks an instruction Bun needs, e.g. AVX2: use @oven/bun-linux-x64-baseline)' : ''}`
+      : `exit status ${r.status}`;
   process.stderr.write(`build failed: ${what}: ${why}\n${r.stderr ?? ''}${r.stdout ?? ''}`);
   process.exit(1);
 }
@@ -54,4 +58,7 @@ for (const name of ['netplugin', 'contivctl']) {
   fs.writeFileSync(file, `#!${node}\nrequire('../dist/src/cli/${name}.js');\n`, { mode: 0o755 });
   fs.chmodSync(file, 0o755);
 }
-process.stdout.write(`bin/contivk8s: Bun ${version.stdout.trim()} executable, ${(fs.statSync(path.join(bin, 'contivk8s')).size / 2 ** 20).toFixed(0)} MiB; bin/netplugin, bin/contivctl: node ${spawnSync(node, ['--version'], { encoding: 'utf8' }).stdout.trim()}\n`);
+process.stdout.write(
+  `bin/contivk8s: Bun ${version.stdout.trim()} executable, ${(fs.statSync(path.join(bin, 'contivk8s')).size / 2 ** 20).toFixed(0)} MiB; ` +
+    `bin/netplugin, bin/contivctl: node ${spawnSync(node, ['--version'], { encoding: 'utf8' }).stdout.trim()}\n`,
+);

@@ -6,7 +6,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ContainerdLab } from '../testbed/kubelet/lab';
-import { BIN, adapterLog, inNetns } from '../testbed/sys';
+import { adapterLog, BIN, inNetns } from '../testbed/sys';
 
 const lab = new ContainerdLab('10.244.0.0/24');
 const np = lab.np;
@@ -34,7 +34,14 @@ async function main(): Promise<void> {
   }
   const [a, b] = pods;
   say(`\nping from demo/web (${a.ip}) to demo/db (${b.ip}):`);
-  say(inNetns(a.netnsPath!, 'ping', ['-c', '2', '-W', '2', b.ip]).trim().split('\n').slice(-2).map((l) => `  ${l}`).join('\n'));
+  say(
+    inNetns(a.netnsPath!, 'ping', ['-c', '2', '-W', '2', b.ip])
+      .trim()
+      .split('\n')
+      .slice(-2)
+      .map((l) => `  ${l}`)
+      .join('\n'),
+  );
   say('\ncontivctl endpoints:');
   say(contivctl(['endpoints']).trimEnd());
 
@@ -42,12 +49,19 @@ async function main(): Promise<void> {
     await cri.stopPodSandbox(pod.id);
     await cri.removePodSandbox(pod.id);
   }
-  const left = { sandboxes: (await cri.listPodSandboxIds()).length, endpoints: (await np.endpoints()).length, veths: np.bridgePorts().length, netns: pods.filter((p) => fs.existsSync(p.netnsPath!)).length };
+  const left = {
+    sandboxes: (await cri.listPodSandboxIds()).length,
+    endpoints: (await np.endpoints()).length,
+    veths: np.bridgePorts().length,
+    netns: pods.filter((p) => fs.existsSync(p.netnsPath!)).length,
+  };
   say(`\nafter StopPodSandbox + RemovePodSandbox: ${left.sandboxes} sandboxes, ${left.endpoints} endpoints, ${left.veths} veths, ${left.netns} netns files`);
   if (Object.values(left).some((n) => n > 0)) throw new Error('the pods left state behind');
 
   // it scans the whole node: findings not of ours (not fixable) are shown but do not fail the demo
-  const leaks = JSON.parse(spawnSync(path.join(BIN, 'contivctl'), ['leaks', '--socket', np.socket, '--json'], { encoding: 'utf8' }).stdout) as { found: { kind: string; fixable: boolean; detail: string }[] };
+  const leaks = JSON.parse(spawnSync(path.join(BIN, 'contivctl'), ['leaks', '--socket', np.socket, '--json'], { encoding: 'utf8' }).stdout) as {
+    found: { kind: string; fixable: boolean; detail: string }[];
+  };
   say(`\ncontivctl leaks: ${leaks.found.length ? '' : 'no leaks'}`);
   for (const l of leaks.found) say(`  ${l.kind} ${l.fixable ? '(ours)' : '(not ours)'}: ${l.detail}`);
   if (leaks.found.some((l) => l.fixable)) throw new Error('contivctl leaks found leaks of ours');

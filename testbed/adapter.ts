@@ -22,7 +22,12 @@ export interface RunOptions {
 export const CLEAN_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
 /** Execs bin/contivk8s as a runtime does: CNI_* env only (plus PATH), config on stdin. */
-export function runAdapter(env: Record<string, string>, stdin: string | object, plugin = path.join(BIN, 'contivk8s'), opts: RunOptions = {}): Promise<AdapterRun> {
+export function runAdapter(
+  env: Record<string, string>,
+  stdin: string | object,
+  plugin = path.join(BIN, 'contivk8s'),
+  opts: RunOptions = {},
+): Promise<AdapterRun> {
   return new Promise((resolve, reject) => {
     const started = performance.now();
     const child = spawn(plugin, [], { cwd: '/', env: { PATH: CLEAN_PATH, ...env }, stdio: ['pipe', 'pipe', 'pipe'] });

@@ -9,7 +9,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import type { Etcd3 } from 'etcd3';
 import { connectEtcd } from '../src/etcd/connect';
-import { type TestCerts, makeCerts } from './certs';
+import { makeCerts, type TestCerts } from './certs';
 import { TestNetplugin } from './netplugin';
 import { BIN, sh, tryRun, uniq } from './sys';
 
@@ -56,8 +56,17 @@ export class TestCluster {
 
   constructor(readonly opts: ClusterOptions = {}) {
     const id = uniq('', 3);
-    this.members = Array.from({ length: opts.members ?? 1 }, (_, i) => ({ name: `e${i}`, netns: `ctvetcd-${id}-${i}`, ip: `${UNDERLAY}.${10 + i}`, log: path.join(this.dir, `etcd-e${i}.log`) }));
-    if (opts.tls !== false) this.certs = makeCerts(path.join(this.dir, 'pki'), this.members.map((m) => m.ip));
+    this.members = Array.from({ length: opts.members ?? 1 }, (_, i) => ({
+      name: `e${i}`,
+      netns: `ctvetcd-${id}-${i}`,
+      ip: `${UNDERLAY}.${10 + i}`,
+      log: path.join(this.dir, `etcd-e${i}.log`),
+    }));
+    if (opts.tls !== false)
+      this.certs = makeCerts(
+        path.join(this.dir, 'pki'),
+        this.members.map((m) => m.ip),
+      );
   }
 
   get scheme(): string {
@@ -71,7 +80,11 @@ export class TestCluster {
   /** The flags the netplugin and `contivctl cluster` take to reach this etcd. */
   etcdFlags(): string[] {
     const c = this.certs;
-    return ['--etcd-endpoints', this.endpoints.join(','), ...(c ? ['--etcd-ca', c.ca, '--etcd-cert', c.clientCert, '--etcd-key', c.clientKey] : ['--etcd-insecure'])];
+    return [
+      '--etcd-endpoints',
+      this.endpoints.join(','),
+      ...(c ? ['--etcd-ca', c.ca, '--etcd-cert', c.clientCert, '--etcd-key', c.clientKey] : ['--etcd-insecure']),
+    ];
   }
 
   /** An etcd client for the test itself, with the client certificate. */
@@ -88,7 +101,12 @@ export class TestCluster {
     sh('ip', ['link', 'add', host, 'type', 'veth', 'peer', 'name', 'ul0', 'netns', netns]);
     this.underlayVeths.push(host);
     sh('ip', ['link', 'set', host, 'master', this.underlay, 'up']);
-    for (const args of [['link', 'set', 'lo', 'up'], ['addr', 'add', `${ip}/24`, 'dev', 'ul0'], ['link', 'set', 'ul0', 'up']]) sh('ip', ['-n', netns, ...args]);
+    for (const args of [
+      ['link', 'set', 'lo', 'up'],
+      ['addr', 'add', `${ip}/24`, 'dev', 'ul0'],
+      ['link', 'set', 'ul0', 'up'],
+    ])
+      sh('ip', ['-n', netns, ...args]);
   }
 
   async start(): Promise<void> {
@@ -104,14 +122,53 @@ export class TestCluster {
     const c = this.certs;
     const peerUrl = (x: Member) => `${this.scheme}://${x.ip}:2380`;
     const tls = c
-      ? ['--cert-file', c.serverCert, '--key-file', c.serverKey, '--client-cert-auth', '--trusted-ca-file', c.ca,
-         '--peer-cert-file', c.serverCert, '--peer-key-file', c.serverKey, '--peer-client-cert-auth', '--peer-trusted-ca-file', c.ca]
+      ? [
+          '--cert-file',
+          c.serverCert,
+          '--key-file',
+          c.serverKey,
+          '--client-cert-auth',
+          '--trusted-ca-file',
+          c.ca,
+          '--peer-cert-file',
+          c.serverCert,
+          '--peer-key-file',
+          c.serverKey,
+          '--peer-client-cert-auth',
+          '--peer-trusted-ca-file',
+          c.ca,
+        ]
       : [];
     const log = fs.openSync(m.log, 'a');
-    m.child = spawn('ip', ['netns', 'exec', m.netns, 'etcd', '--name', m.name, '--data-dir', path.join(this.dir, `etcd-${m.name}`),
-      '--listen-client-urls', this.endpoints[i], '--advertise-client-urls', this.endpoints[i], '--listen-peer-urls', peerUrl(m),
-      '--initial-advertise-peer-urls', peerUrl(m), '--initial-cluster', this.members.map((x) => `${x.name}=${peerUrl(x)}`).join(','),
-      '--initial-cluster-state', 'new', '--initial-cluster-token', path.basename(this.dir), ...tls], { stdio: ['ignore', log, log], detached: true });
+    m.child = spawn(
+      'ip',
+      [
+        'netns',
+        'exec',
+        m.netns,
+        'etcd',
+        '--name',
+        m.name,
+        '--data-dir',
+        path.join(this.dir, `etcd-${m.name}`),
+        '--listen-client-urls',
+        this.endpoints[i],
+        '--advertise-client-urls',
+        this.endpoints[i],
+        '--listen-peer-urls',
+        peerUrl(m),
+        '--initial-advertise-peer-urls',
+        peerUrl(m),
+        '--initial-cluster',
+        this.members.map((x) => `${x.name}=${peerUrl(x)}`).join(','),
+        '--initial-cluster-state',
+        'new',
+        '--initial-cluster-token',
+        path.basename(this.dir),
+        ...tls,
+      ],
+      { stdio: ['ignore', log, log], detached: true },
+    );
     fs.closeSync(log);
     const started = fs.readFileSync(m.log, 'utf8').length;
     for (let t = 0; t < 300; t++) {
@@ -136,8 +193,21 @@ export class TestCluster {
     const np = new TestNetplugin({
       subnet: '10.255.255.0/24', // not used in cluster mode: the block comes from etcd
       netns,
-      extraArgs: ['--store', 'etcd', ...this.etcdFlags(), '--node-name', name, '--node-ip', `${UNDERLAY}.${octet}`, '--cluster-cidr', CLUSTER_CIDR,
-        ...(this.opts.dualStack ? ['--cluster-cidr6', CLUSTER_CIDR6] : []), '--lease-ttl', String(LEASE_TTL), ...extraArgs],
+      extraArgs: [
+        '--store',
+        'etcd',
+        ...this.etcdFlags(),
+        '--node-name',
+        name,
+        '--node-ip',
+        `${UNDERLAY}.${octet}`,
+        '--cluster-cidr',
+        CLUSTER_CIDR,
+        ...(this.opts.dualStack ? ['--cluster-cidr6', CLUSTER_CIDR6] : []),
+        '--lease-ttl',
+        String(LEASE_TTL),
+        ...extraArgs,
+      ],
     });
     const node = { name, netns, ip: `${UNDERLAY}.${octet}`, np };
     this.nodes.push(node);
@@ -164,7 +234,11 @@ export class TestCluster {
     return spawnSync(path.join(BIN, 'contivctl'), ['cluster', ...args, ...etcdFlags, '--json'], { encoding: 'utf8', timeout: 60_000, maxBuffer: 256 << 20 });
   }
 
-  state(): { nodes: { name: string; block: string; block6?: string }[]; blocks: { block: string; node: string; ips: number; ownerAlive: boolean }[]; ips: { ip: string; node: string; containerId: string }[] } {
+  state(): {
+    nodes: { name: string; block: string; block6?: string }[];
+    blocks: { block: string; node: string; ips: number; ownerAlive: boolean }[];
+    ips: { ip: string; node: string; containerId: string }[];
+  } {
     return this.contivctl(['show']);
   }
 

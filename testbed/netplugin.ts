@@ -6,6 +6,7 @@ import * as path from 'node:path';
 import { nodeClient } from '../src/api/axios-transport';
 import type { NetpluginClient } from '../src/api/client';
 import type { Endpoint } from '../src/api/wire';
+import { ipJson } from '../src/linux/iproute';
 import { BIN, hostLinkNames, tryRun, uniq } from './sys';
 
 export interface NetpluginOptions {
@@ -39,9 +40,21 @@ export class TestNetplugin {
 
   args(): string[] {
     return [
-      '--socket', this.socket, '--state-dir', this.stateDir, '--bridge', this.bridge, '--subnet', this.opts.subnet,
-      ...(this.opts.subnet6 ? ['--subnet6', this.opts.subnet6] : []), ...(this.opts.mtu ? ['--mtu', String(this.opts.mtu)] : []),
-      '--log-file', this.logFile, '--log-level', 'debug', ...(this.opts.extraArgs ?? []),
+      '--socket',
+      this.socket,
+      '--state-dir',
+      this.stateDir,
+      '--bridge',
+      this.bridge,
+      '--subnet',
+      this.opts.subnet,
+      ...(this.opts.subnet6 ? ['--subnet6', this.opts.subnet6] : []),
+      ...(this.opts.mtu ? ['--mtu', String(this.opts.mtu)] : []),
+      '--log-file',
+      this.logFile,
+      '--log-level',
+      'debug',
+      ...(this.opts.extraArgs ?? []),
     ];
   }
 
@@ -91,10 +104,13 @@ export class TestNetplugin {
     return this.client.endpoints();
   }
 
-  /** Our host veths still attached to this daemon's bridge. */
+  /** Our host veths still attached to this daemon's bridge (none when the bridge is gone). */
   bridgePorts(): string[] {
-    const out = tryRun('ip', [...this.ipNetns, '-o', 'link', 'show', 'master', this.bridge]) ?? '';
-    return out.split('\n').filter(Boolean).map((l) => l.split(':')[1].trim().split('@')[0]);
+    try {
+      return ipJson(['link', 'show', 'master', this.bridge], this.opts.netns && `/var/run/netns/${this.opts.netns}`).map((l) => l.ifname);
+    } catch {
+      return [];
+    }
   }
 
   /** Stops the daemon and removes its bridge, any veths it left and its files. */

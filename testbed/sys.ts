@@ -4,6 +4,7 @@ import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { ipJson, links } from '../src/linux/iproute';
 import { readlink } from '../src/netns/inventory';
 
 export const ROOT = path.resolve(__dirname, '../..');
@@ -54,25 +55,14 @@ export function inNetns(nsPath: string, cmd: string, args: string[]): string {
   return sh('nsenter', [`--net=${nsPath}`, '--', cmd, ...args]);
 }
 
-export interface LinkInfo {
-  ifname: string;
-  mtu: number;
-  operstate: string;
-  master?: string;
-  addr_info?: { family: string; local: string; prefixlen: number; scope: string }[];
-}
-
-export function links(nsPath?: string): LinkInfo[] {
-  const args = ['-j', 'addr', 'show'];
-  return JSON.parse(nsPath ? inNetns(nsPath, 'ip', args) : sh('ip', args)) as LinkInfo[];
-}
+export { links };
 
 export function hostLinkNames(): string[] {
   return links().map((l) => l.ifname);
 }
 
 export function routes(nsPath: string, family: '-4' | '-6' = '-4'): { dst: string; gateway?: string; dev: string }[] {
-  return JSON.parse(inNetns(nsPath, 'ip', ['-j', family, 'route', 'show'])) as { dst: string; gateway?: string; dev: string }[];
+  return ipJson([family, 'route', 'show'], nsPath);
 }
 
 export function ping(nsPath: string, ip: string): boolean {
@@ -109,5 +99,12 @@ export function finished(child: ChildProcess): Promise<{ status: number | null; 
 
 /** The JSON lines the adapter appended to its log file. */
 export function adapterLog(file: string): Record<string, any>[] {
-  return fs.existsSync(file) ? fs.readFileSync(file, 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l)) : [];
+  return fs.existsSync(file)
+    ? fs
+        .readFileSync(file, 'utf8')
+        .trim()
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => JSON.parse(l))
+    : [];
 }

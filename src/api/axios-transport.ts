@@ -30,7 +30,11 @@ export class AxiosTransport implements Transport {
     } catch (err) {
       const e = err as Error & { code?: string; cause?: { code?: string; name?: string } };
       // axios wraps the socket's error (ERR_CANCELED for our abort signal)
-      throw unreachable(this.socket, this.timeoutMs, e.code === 'ERR_CANCELED' ? { name: 'TimeoutError' } : { code: e.cause?.code ?? e.code, message: e.message });
+      throw unreachable(
+        this.socket,
+        this.timeoutMs,
+        e.code === 'ERR_CANCELED' ? { name: 'TimeoutError' } : { code: e.cause?.code ?? e.code, message: e.message },
+      );
     }
   }
 }

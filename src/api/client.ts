@@ -2,8 +2,25 @@
 // (Bun) uses fetch (fetch-transport.ts), the Node side axios (axios-transport.ts). Every answer is decoded
 // by the zod contract in wire.ts, so both ends speak one schema.
 import * as z from 'zod/mini';
-import { CniError, ErrorCode, describeIssues } from '../errors';
-import { type Endpoint, type GcRequest, type Health, type PodAttr, Routes, type RspAddPod, type RspCheckPod, type RspDelPod, type RspFailure, type RspGc, endpointSchema, healthSchema, rspAddPodSchema, rspCheckPodSchema, rspDelPodSchema, rspGcSchema } from './wire';
+import { CniError, describeIssues, ErrorCode } from '../errors';
+import {
+  type Endpoint,
+  endpointSchema,
+  type GcRequest,
+  type Health,
+  healthSchema,
+  type PodAttr,
+  Routes,
+  type RspAddPod,
+  type RspCheckPod,
+  type RspDelPod,
+  type RspFailure,
+  type RspGc,
+  rspAddPodSchema,
+  rspCheckPodSchema,
+  rspDelPodSchema,
+  rspGcSchema,
+} from './wire';
 
 export interface Exchange {
   method: 'GET' | 'POST';
@@ -27,7 +44,11 @@ export interface Transport {
 /** What a transport's failure means to a runtime: the netplugin is absent, slow or unreachable (code 11). */
 export function unreachable(socket: string, timeoutMs: number, err: { code?: string; name?: string; message?: string }): CniError {
   if (err.name === 'TimeoutError' || err.name === 'AbortError' || err.code === 'ECONNABORTED' || err.code === 'ETIMEDOUT') {
-    return new CniError(ErrorCode.TryAgainLater, `netplugin did not answer within ${timeoutMs} ms on ${socket}`, 'is the netplugin daemon stopped or overloaded?');
+    return new CniError(
+      ErrorCode.TryAgainLater,
+      `netplugin did not answer within ${timeoutMs} ms on ${socket}`,
+      'is the netplugin daemon stopped or overloaded?',
+    );
   }
   if (err.code === 'ENOENT' || err.code === 'ECONNREFUSED' || err.code === 'FailedToOpenSocket') {
     return new CniError(ErrorCode.TryAgainLater, `netplugin is not listening on ${socket}`, `${err.code}: is the netplugin daemon running?`);

@@ -4,9 +4,9 @@ import { Command } from 'commander';
 import { nodeClient } from '../api/axios-transport';
 import { DEFAULT_SOCKET } from '../api/wire';
 import { doctor } from '../contivctl/doctor';
-import { type Allocations, type Leak, analyze, fix, snapshot } from '../contivctl/leaks';
-import { type EtcdFlags, etcdOptions, withEtcdFlags } from './etcd-flags';
 import { installCni } from '../contivctl/install';
+import { type Allocations, analyze, fix, type Leak, snapshot } from '../contivctl/leaks';
+import { type EtcdFlags, etcdOptions, withEtcdFlags } from './etcd-flags';
 
 const DEFAULT_BIN_DIR = '/opt/cni/bin';
 const DEFAULT_CONF_DIR = '/etc/cni/net.d';
@@ -23,7 +23,16 @@ program
   .action(async (o: { socket: string; json?: boolean }) => {
     const endpoints = await nodeClient(o.socket).endpoints();
     if (o.json) return printJson(endpoints);
-    const rows = endpoints.map((e) => [e.containerId.slice(0, 16), e.ifname, e.ipaddress, e.ipv6address ?? '-', e.hostVeth, e.state, e.podNamespace && e.podName ? `${e.podNamespace}/${e.podName}` : '-', e.netns]);
+    const rows = endpoints.map((e) => [
+      e.containerId.slice(0, 16),
+      e.ifname,
+      e.ipaddress,
+      e.ipv6address ?? '-',
+      e.hostVeth,
+      e.state,
+      e.podNamespace && e.podName ? `${e.podNamespace}/${e.podName}` : '-',
+      e.netns,
+    ]);
     printTable(['CONTAINER', 'IFNAME', 'IPV4', 'IPV6', 'HOST VETH', 'STATE', 'POD', 'NETNS'], rows);
   });
 
@@ -39,11 +48,23 @@ program
   .option('--mode <mode>', 'symlink: link the plugin where it is; copy: copy the self-contained executable into the bin dir (for an init container)', 'symlink')
   .option('--plugin <path>', 'the plugin executable to install', path.join(__dirname, '../../../bin/contivk8s'))
   .option('--json', 'print JSON')
-  .action((o: { binDir: string; confDir: string; confName: string; name: string; socket: string; logFile?: string; mode: string; plugin: string; json?: boolean }) => {
-    if (o.mode !== 'symlink' && o.mode !== 'copy') throw new Error(`--mode ${o.mode}: expected symlink or copy`);
-    const done = installCni({ ...o, networkName: o.name, mode: o.mode });
-    print(o.json ? JSON.stringify(done) : `installed ${done.plugin}${o.mode === 'copy' ? ' (self-contained copy)' : ''}\nwrote ${done.conf}`);
-  });
+  .action(
+    (o: {
+      binDir: string;
+      confDir: string;
+      confName: string;
+      name: string;
+      socket: string;
+      logFile?: string;
+      mode: string;
+      plugin: string;
+      json?: boolean;
+    }) => {
+      if (o.mode !== 'symlink' && o.mode !== 'copy') throw new Error(`--mode ${o.mode}: expected symlink or copy`);
+      const done = installCni({ ...o, networkName: o.name, mode: o.mode });
+      print(o.json ? JSON.stringify(done) : `installed ${done.plugin}${o.mode === 'copy' ? ' (self-contained copy)' : ''}\nwrote ${done.conf}`);
+    },
+  );
 
 program
   .command('doctor')
@@ -57,7 +78,10 @@ program
     const failed = checks.filter((c) => c.status === 'fail').length;
     if (o.json) printJson({ ok: failed === 0, checks });
     else {
-      printTable(['STATUS', 'CHECK', 'DETAIL'], checks.map((c) => [c.status.toUpperCase(), c.name, c.detail]));
+      printTable(
+        ['STATUS', 'CHECK', 'DETAIL'],
+        checks.map((c) => [c.status.toUpperCase(), c.name, c.detail]),
+      );
       for (const c of checks.filter((c) => c.fix)) print(`fix (${c.name}): ${c.fix}`);
       print(failed ? `${failed} check(s) failed` : 'node ready');
     }
@@ -117,17 +141,32 @@ withEtcdFlags(cluster.command('show', { isDefault: true }).description('nodes, t
       const c = await readCluster(etcd);
       if (o.json) return printJson(c);
       print('NODES');
-      printTable(['NAME', 'NODE IP', 'BLOCK', 'BLOCK6', 'VTEP MAC'], c.nodes.map((n) => [n.name, n.nodeIp, n.block, n.block6 ?? '-', n.vtepMac]));
+      printTable(
+        ['NAME', 'NODE IP', 'BLOCK', 'BLOCK6', 'VTEP MAC'],
+        c.nodes.map((n) => [n.name, n.nodeIp, n.block, n.block6 ?? '-', n.vtepMac]),
+      );
       print('\nBLOCKS');
-      printTable(['BLOCK', 'OWNER', 'OWNER ALIVE', 'IPS'], c.blocks.map((b) => [b.block, b.node, b.ownerAlive ? 'yes' : 'no (lease expired)', String(b.ips)]));
+      printTable(
+        ['BLOCK', 'OWNER', 'OWNER ALIVE', 'IPS'],
+        c.blocks.map((b) => [b.block, b.node, b.ownerAlive ? 'yes' : 'no (lease expired)', String(b.ips)]),
+      );
       print('\nENDPOINTS');
-      printTable(['IP', 'NODE', 'CONTAINER', 'IFNAME', 'POD'], c.ips.map((e) => [e.ip, e.node, e.containerId.slice(0, 16), e.ifname, e.podNamespace && e.podName ? `${e.podNamespace}/${e.podName}` : '-']));
+      printTable(
+        ['IP', 'NODE', 'CONTAINER', 'IFNAME', 'POD'],
+        c.ips.map((e) => [e.ip, e.node, e.containerId.slice(0, 16), e.ifname, e.podNamespace && e.podName ? `${e.podNamespace}/${e.podName}` : '-']),
+      );
     } finally {
       etcd.close();
     }
   });
 
-withEtcdFlags(cluster.command('remove-node').argument('<name>', 'the dead node').description("a dead node's leftovers: its pods' IP keys and its blocks; refuses while its lease is alive; a dry run unless --yes"), true)
+withEtcdFlags(
+  cluster
+    .command('remove-node')
+    .argument('<name>', 'the dead node')
+    .description("a dead node's leftovers: its pods' IP keys and its blocks; refuses while its lease is alive; a dry run unless --yes"),
+  true,
+)
   .option('--yes', 'delete (default: show what would be deleted)')
   .option('--json', 'print JSON')
   .action(async (name: string, o: EtcdFlags & { yes?: boolean; json?: boolean }) => {
@@ -137,7 +176,14 @@ withEtcdFlags(cluster.command('remove-node').argument('<name>', 'the dead node')
     try {
       const plan = await planNodeRemoval(etcd, name);
       const done = o.yes ? await removeNode(etcd, plan) : undefined;
-      if (o.json) return printJson({ node: name, dryRun: !o.yes, ips: plan.ips.map(({ value: _, ...ip }) => ip), blocks: plan.blocks.map(({ value: _, ...b }) => b), ...(done ? done : {}) });
+      if (o.json)
+        return printJson({
+          node: name,
+          dryRun: !o.yes,
+          ips: plan.ips.map(({ value: _, ...ip }) => ip),
+          blocks: plan.blocks.map(({ value: _, ...b }) => b),
+          ...(done ? done : {}),
+        });
       const verb = o.yes ? 'released' : 'would release';
       for (const ip of plan.ips) print(`${verb} ${ip.ip} (${ip.containerId.slice(0, 16)}/${ip.ifname})`);
       for (const b of plan.blocks) print(`${verb} block ${b.block}`);
@@ -152,7 +198,13 @@ withEtcdFlags(cluster.command('remove-node').argument('<name>', 'the dead node')
 
 function printTable(head: string[], rows: string[][]): void {
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
-  for (const r of [head, ...rows]) print(r.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd());
+  for (const r of [head, ...rows])
+    print(
+      r
+        .map((c, i) => c.padEnd(widths[i]))
+        .join('  ')
+        .trimEnd(),
+    );
 }
 
 program.parseAsync(process.argv).catch((err: Error) => {

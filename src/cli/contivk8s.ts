@@ -9,11 +9,11 @@ import { FetchTransport } from '../api/fetch-transport';
 import type { PodAttr } from '../api/wire';
 import { DEFAULT_TIMEOUT_MS, type NetConf, parseNetConf, peekConfig } from '../cni/config';
 import { type CniEnv, parseEnv } from '../cni/env';
-import { CniError, ErrorCode, PluginErrorCode, asCniError } from '../errors';
 import { prevResultAddresses, renderResult } from '../cni/result';
-import { SUPPORTED_VERSIONS, requireCommandInVersion } from '../cni/version';
-import { type Level, appendLogLine } from '../log/jsonl';
-import { type NetnsHandle, enterNetns, nsIdOf, openNetns, sameNs } from '../netns/netns';
+import { requireCommandInVersion, SUPPORTED_VERSIONS } from '../cni/version';
+import { asCniError, CniError, ErrorCode, PluginErrorCode } from '../errors';
+import { appendLogLine, type Level } from '../log/jsonl';
+import { enterNetns, type NetnsHandle, nsIdOf, openNetns, sameNs } from '../netns/netns';
 import { procNetnsPath, runtimeConvention } from '../netns/path';
 
 declare const Bun: { stdin: { stream(): ReadableStream<Uint8Array> } };
@@ -47,7 +47,14 @@ const elapsedMs = () => Math.round((performance.now() - started) * 100) / 100;
 function answer(value: unknown, err?: CniError): void {
   if (answered) return;
   answered = true;
-  if (err) log('error', `${env?.command ?? 'CNI'} failed: ${err.message}`, { netns: env?.netns, code: err.code, details: err.details, durationMs: elapsedMs(), outcome: 'error' });
+  if (err)
+    log('error', `${env?.command ?? 'CNI'} failed: ${err.message}`, {
+      netns: env?.netns,
+      code: err.code,
+      details: err.details,
+      durationMs: elapsedMs(),
+      outcome: 'error',
+    });
   try {
     if (value !== undefined) fs.writeSync(1, `${JSON.stringify(value)}\n`);
   } catch {
@@ -65,10 +72,13 @@ let deadline: ReturnType<typeof setTimeout> | undefined;
 /** Ends the run, whatever it is waiting on, `timeoutMs` (plus the margin) after it started. */
 function armDeadline(timeoutMs: number, socket?: string): void {
   clearTimeout(deadline);
-  deadline = setTimeout(() => {
-    const msg = `contivk8s did not finish within ${timeoutMs} ms: still waiting on ${waitingOn}`;
-    fail(new CniError(waitingOn.startsWith('the netplugin') ? ErrorCode.TryAgainLater : ErrorCode.Io, msg, socket ? `socket ${socket}` : ''));
-  }, Math.max(0, timeoutMs + DEADLINE_MARGIN_MS - (performance.now() - started)));
+  deadline = setTimeout(
+    () => {
+      const msg = `contivk8s did not finish within ${timeoutMs} ms: still waiting on ${waitingOn}`;
+      fail(new CniError(waitingOn.startsWith('the netplugin') ? ErrorCode.TryAgainLater : ErrorCode.Io, msg, socket ? `socket ${socket}` : ''));
+    },
+    Math.max(0, timeoutMs + DEADLINE_MARGIN_MS - (performance.now() - started)),
+  );
 }
 
 /** Reads the config; once what arrived parses and names a timeoutMs, that bounds a runtime that never closes stdin. */
@@ -222,7 +232,13 @@ async function main(): Promise<void> {
   armDeadline(conf.timeoutMs, conf.socket);
   requireCommandInVersion(env.command, conf.cniVersion);
   const outcome = await dispatch(env, conf);
-  log('info', `${env.command} ok`, { netns: env.netns, convention: env.netns ? runtimeConvention(env.netns) : undefined, rewrittenNetns: outcome.rewrittenNetns, durationMs: elapsedMs(), outcome: 'ok' });
+  log('info', `${env.command} ok`, {
+    netns: env.netns,
+    convention: env.netns ? runtimeConvention(env.netns) : undefined,
+    rewrittenNetns: outcome.rewrittenNetns,
+    durationMs: elapsedMs(),
+    outcome: 'ok',
+  });
   answer(outcome.stdout);
 }
 

@@ -26,13 +26,18 @@ const program = new Command('netplugin')
   .option('--store <kind>', 'embedded (SQLite, one node) or etcd (cluster mode: blocks, IPs and nodes in etcd, VXLAN overlay)', 'embedded');
 
 withEtcdFlags(program, false)
-  .option('--node-name <name>', 'cluster mode: this node\'s name in the registry', os.hostname())
-  .option('--node-ip <ip>', 'cluster mode: this node\'s underlay IP (VXLAN endpoint)')
-  .option('--cluster-cidr <cidr>', 'cluster mode: the pod network all nodes\' blocks come from (--subnet is not used)', '10.244.0.0/16')
-  .option('--block-prefix <n>', 'cluster mode: prefix length of each node\'s block', (v) => integer('--block-prefix', v, 8, 28), 24)
+  .option('--node-name <name>', "cluster mode: this node's name in the registry", os.hostname())
+  .option('--node-ip <ip>', "cluster mode: this node's underlay IP (VXLAN endpoint)")
+  .option('--cluster-cidr <cidr>', "cluster mode: the pod network all nodes' blocks come from (--subnet is not used)", '10.244.0.0/16')
+  .option('--block-prefix <n>', "cluster mode: prefix length of each node's block", (v) => integer('--block-prefix', v, 8, 28), 24)
   .option('--cluster-cidr6 <cidr>', 'cluster mode, dual stack: the IPv6 pod network, cut into per-node blocks (--subnet6 is not used)')
-  .option('--block-prefix6 <n>', 'cluster mode, dual stack: prefix length of each node\'s IPv6 block', (v) => integer('--block-prefix6', v, 64, 120), 64)
-  .option('--lease-ttl <seconds>', 'cluster mode: TTL of the node\'s etcd lease; a dead node leaves the registry after it', (v) => integer('--lease-ttl', v, 2, 3600), 15)
+  .option('--block-prefix6 <n>', "cluster mode, dual stack: prefix length of each node's IPv6 block", (v) => integer('--block-prefix6', v, 64, 120), 64)
+  .option(
+    '--lease-ttl <seconds>',
+    "cluster mode: TTL of the node's etcd lease; a dead node leaves the registry after it",
+    (v) => integer('--lease-ttl', v, 2, 3600),
+    15,
+  )
   .option('--vxlan-device <name>', 'cluster mode: the VXLAN device', 'contivvxlan0')
   .option('--vxlan-id <vni>', 'cluster mode: VXLAN network identifier', (v) => integer('--vxlan-id', v, 1, 16777215), 1)
   .option('--vxlan-port <port>', 'cluster mode: VXLAN UDP port', (v) => integer('--vxlan-port', v, 1, 65535), 4789)
@@ -42,10 +47,34 @@ withEtcdFlags(program, false)
     const etcd = etcdOptions(o);
     // the connection rules (TLS, or --etcd-insecure) are checked before anything on the node changes
     if (o.store === 'etcd') connectEtcd(etcd).close();
-    const cluster = o.store === 'etcd'
-      ? { ...etcd, nodeName: o.nodeName, nodeIp: o.nodeIp, clusterCidr: o.clusterCidr, blockPrefix: o.blockPrefix, clusterCidr6: o.clusterCidr6, blockPrefix6: o.blockPrefix6, leaseTtlSeconds: o.leaseTtl, vxlanDevice: o.vxlanDevice, vni: o.vxlanId, vxlanPort: o.vxlanPort }
-      : undefined;
-    await runDaemon({ socket: o.socket, stateDir: o.stateDir, bridge: o.bridge, subnet: o.subnet, gateway: o.gateway, subnet6: o.subnet6, mtu: o.mtu, logFile: o.logFile, logLevel: o.logLevel, cluster });
+    const cluster =
+      o.store === 'etcd'
+        ? {
+            ...etcd,
+            nodeName: o.nodeName,
+            nodeIp: o.nodeIp,
+            clusterCidr: o.clusterCidr,
+            blockPrefix: o.blockPrefix,
+            clusterCidr6: o.clusterCidr6,
+            blockPrefix6: o.blockPrefix6,
+            leaseTtlSeconds: o.leaseTtl,
+            vxlanDevice: o.vxlanDevice,
+            vni: o.vxlanId,
+            vxlanPort: o.vxlanPort,
+          }
+        : undefined;
+    await runDaemon({
+      socket: o.socket,
+      stateDir: o.stateDir,
+      bridge: o.bridge,
+      subnet: o.subnet,
+      gateway: o.gateway,
+      subnet6: o.subnet6,
+      mtu: o.mtu,
+      logFile: o.logFile,
+      logLevel: o.logLevel,
+      cluster,
+    });
   });
 
 program.parseAsync(process.argv).catch((err: Error) => {

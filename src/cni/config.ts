@@ -1,7 +1,7 @@
 import * as z from 'zod/mini';
-import { CniError, ErrorCode, describeIssues } from '../errors';
-import { type AttachmentRef, DEFAULT_SOCKET, attachmentRefSchema } from '../api/wire';
-import { type CniVersion, LATEST_VERSION, isSupportedVersion, requireSupportedVersion } from './version';
+import { type AttachmentRef, attachmentRefSchema, DEFAULT_SOCKET } from '../api/wire';
+import { CniError, describeIssues, ErrorCode } from '../errors';
+import { type CniVersion, isSupportedVersion, LATEST_VERSION, requireSupportedVersion } from './version';
 
 export const DEFAULT_TIMEOUT_MS = 30_000;
 /** A runtime waits minutes at most; a longer timeout would also overflow a timer. */
@@ -75,7 +75,9 @@ export function peekConfig(stdin: string): ConfigPeek {
   return {
     replyVersion: typeof v === 'string' && isSupportedVersion(v) ? v : LATEST_VERSION,
     ...(typeof raw?.logFile === 'string' && raw.logFile.startsWith('/') ? { logFile: raw.logFile } : {}),
-    ...(Number.isInteger(raw?.timeoutMs) && (raw?.timeoutMs as number) > 0 && (raw?.timeoutMs as number) <= MAX_TIMEOUT_MS ? { timeoutMs: raw?.timeoutMs as number } : {}),
+    ...(Number.isInteger(raw?.timeoutMs) && (raw?.timeoutMs as number) > 0 && (raw?.timeoutMs as number) <= MAX_TIMEOUT_MS
+      ? { timeoutMs: raw?.timeoutMs as number }
+      : {}),
   };
 }
 
@@ -97,7 +99,11 @@ export function parseNetConf(stdin: string): NetConf {
   // After setns the adapter's new sockets belong to the pod's namespace; a filesystem unix socket is
   // found by path (mount namespace), but an abstract one ("@name") would be looked up in the pod's netns.
   if (!socket.startsWith('/')) {
-    throw new CniError(ErrorCode.InvalidConfig, `socket ${JSON.stringify(socket)} must be an absolute filesystem path`, 'abstract or relative unix sockets cannot be reached from inside the pod network namespace');
+    throw new CniError(
+      ErrorCode.InvalidConfig,
+      `socket ${JSON.stringify(socket)} must be an absolute filesystem path`,
+      'abstract or relative unix sockets cannot be reached from inside the pod network namespace',
+    );
   }
   return {
     cniVersion,

@@ -1,12 +1,12 @@
 import * as z from 'zod/mini';
-import { CniError, ErrorCode, describeIssues } from '../errors';
+import { CniError, describeIssues, ErrorCode } from '../errors';
 import { interfaceNameProblem } from '../linux/ifname';
 
 export const COMMANDS = ['ADD', 'DEL', 'CHECK', 'VERSION', 'GC', 'STATUS'] as const;
 export type Command = (typeof COMMANDS)[number];
 
 // The spec's container id: alphanumerics plus "_", "." and "-", starting with an alphanumeric.
-const CONTAINER_ID = /^[a-zA-Z0-9][a-zA-Z0-9_.\-]*$/;
+const CONTAINER_ID = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
 
 const envSchema = z.object({
   CNI_COMMAND: z.enum(COMMANDS),
@@ -88,11 +88,19 @@ export function parseEnv(env: NodeJS.ProcessEnv): CniEnv {
   };
   if (command === 'VERSION' || command === 'GC' || command === 'STATUS') return result;
   if (!CONTAINER_ID.test(result.containerId)) {
-    throw new CniError(ErrorCode.InvalidEnv, `CNI_CONTAINERID ${JSON.stringify(result.containerId)} is not a valid container id`, 'alphanumerics, "_", "." and "-", starting with an alphanumeric');
+    throw new CniError(
+      ErrorCode.InvalidEnv,
+      `CNI_CONTAINERID ${JSON.stringify(result.containerId)} is not a valid container id`,
+      'alphanumerics, "_", "." and "-", starting with an alphanumeric',
+    );
   }
   const ifnameProblem = interfaceNameProblem(result.ifname);
   if (ifnameProblem) {
-    throw new CniError(ErrorCode.InvalidEnv, `CNI_IFNAME ${JSON.stringify(result.ifname)} ${ifnameProblem}`, 'a Linux interface name: 1-15 bytes, no "/", ":" or whitespace');
+    throw new CniError(
+      ErrorCode.InvalidEnv,
+      `CNI_IFNAME ${JSON.stringify(result.ifname)} ${ifnameProblem}`,
+      'a Linux interface name: 1-15 bytes, no "/", ":" or whitespace',
+    );
   }
   result.args = parseCniArgs(e.CNI_ARGS);
   return result;

@@ -48,7 +48,5 @@ export function renderResult(cniVersion: CniVersion, a: Wiring): Record<string, 
 
 /** Addresses (CIDR form) that a previous result assigned to the named interface (or to any, when unnamed). */
 export function prevResultAddresses(prev: { interfaces?: { name: string }[]; ips?: { address: string; interface?: number }[] }, ifname: string): string[] {
-  return (prev.ips ?? [])
-    .filter((ip) => ip.interface === undefined || prev.interfaces?.[ip.interface]?.name === ifname)
-    .map((ip) => ip.address);
+  return (prev.ips ?? []).filter((ip) => ip.interface === undefined || prev.interfaces?.[ip.interface]?.name === ifname).map((ip) => ip.address);
 }

@@ -10,11 +10,7 @@ export function isSupportedVersion(v: string): v is CniVersion {
 
 export function requireSupportedVersion(v: string): CniVersion {
   if (!isSupportedVersion(v)) {
-    throw new CniError(
-      ErrorCode.IncompatibleVersion,
-      `incompatible CNI version ${JSON.stringify(v)}`,
-      `supported versions: ${SUPPORTED_VERSIONS.join(', ')}`,
-    );
+    throw new CniError(ErrorCode.IncompatibleVersion, `incompatible CNI version ${JSON.stringify(v)}`, `supported versions: ${SUPPORTED_VERSIONS.join(', ')}`);
   }
   return v;
 }
@@ -36,10 +32,6 @@ const COMMAND_SINCE: Record<string, string> = { CHECK: '0.4.0', GC: '1.1.0', STA
 export function requireCommandInVersion(command: string, version: CniVersion): void {
   const since = COMMAND_SINCE[command];
   if (since && compareVersions(version, since) < 0) {
-    throw new CniError(
-      ErrorCode.IncompatibleVersion,
-      `${command} is not defined for cniVersion ${version}`,
-      `${command} requires cniVersion >= ${since}`,
-    );
+    throw new CniError(ErrorCode.IncompatibleVersion, `${command} is not defined for cniVersion ${version}`, `${command} requires cniVersion >= ${since}`);
   }
 }

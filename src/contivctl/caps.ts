@@ -4,7 +4,10 @@ import * as fs from 'node:fs';
 /** The capabilities the netplugin needs, each with the failure its absence causes (from the field). */
 export const NEEDED_CAPS = {
   NET_ADMIN: { bit: 12, without: 'cannot create veths, set addresses or routes' },
-  SYS_PTRACE: { bit: 19, without: "cannot open another process's /proc/<pid>/ns/net (the adapter's): EACCES, seen as 'no such file or directory' by older plugins" },
+  SYS_PTRACE: {
+    bit: 19,
+    without: "cannot open another process's /proc/<pid>/ns/net (the adapter's): EACCES, seen as 'no such file or directory' by older plugins",
+  },
   SYS_ADMIN: { bit: 21, without: 'cannot setns into a pod network namespace' },
 } as const;
 export type CapName = keyof typeof NEEDED_CAPS;

@@ -1,7 +1,22 @@
 // contivctl cluster: the cluster as etcd holds it, and the removal of a dead node's leftovers (its pods' IP
 // keys and its blocks), each deleted in a transaction that requires it unchanged and the node still gone.
 import type { EtcdSession } from '../etcd/connect';
-import { BLOCKS, IPS, NODES, type BlockRecord, type IpRecord, type NodeRecord, blockOfKey, blockRecordSchema, ipPrefix, ipRecordSchema, nodeKey, nodeRecordSchema, parseRecord, splitIpKey } from '../etcd/layout';
+import {
+  BLOCKS,
+  type BlockRecord,
+  blockOfKey,
+  blockRecordSchema,
+  IPS,
+  type IpRecord,
+  ipPrefix,
+  ipRecordSchema,
+  NODES,
+  type NodeRecord,
+  nodeKey,
+  nodeRecordSchema,
+  parseRecord,
+  splitIpKey,
+} from '../etcd/layout';
 
 export interface ClusterView {
   nodes: NodeRecord[];
@@ -11,13 +26,21 @@ export interface ClusterView {
 
 export async function readCluster(etcd: EtcdSession): Promise<ClusterView> {
   const c = etcd.client;
-  const [nodes, blocks, ips] = await etcd.call('reading the cluster', Promise.all([c.getAll().prefix(NODES).strings(), c.getAll().prefix(BLOCKS).strings(), c.getAll().prefix(IPS).strings()]));
+  const [nodes, blocks, ips] = await etcd.call(
+    'reading the cluster',
+    Promise.all([c.getAll().prefix(NODES).strings(), c.getAll().prefix(BLOCKS).strings(), c.getAll().prefix(IPS).strings()]),
+  );
   const nodeList = Object.entries(nodes).map(([k, v]) => parseRecord(nodeRecordSchema, k, v));
   const ipList = Object.entries(ips).map(([k, v]) => ({ ...splitIpKey(k), ...parseRecord(ipRecordSchema, k, v) }));
   const blockList = Object.entries(blocks).map(([k, v]) => {
     const block = blockOfKey(k);
     const rec = parseRecord(blockRecordSchema, k, v);
-    return { block, ...rec, ips: Object.keys(ips).filter((ik) => ik.startsWith(ipPrefix(block))).length, ownerAlive: nodeList.some((n) => n.name === rec.node) };
+    return {
+      block,
+      ...rec,
+      ips: Object.keys(ips).filter((ik) => ik.startsWith(ipPrefix(block))).length,
+      ownerAlive: nodeList.some((n) => n.name === rec.node),
+    };
   });
   return { nodes: nodeList, blocks: blockList, ips: ipList };
 }
@@ -37,7 +60,10 @@ export interface RemovalPlan {
 /** What removing `node` would delete; refuses while the node is registered (its lease alive). */
 export async function planNodeRemoval(etcd: EtcdSession, node: string): Promise<RemovalPlan> {
   const c = etcd.client;
-  const [registration, blocks, ips] = await etcd.call(`reading ${node}'s records`, Promise.all([c.get(nodeKey(node)).string(), c.getAll().prefix(BLOCKS).strings(), c.getAll().prefix(IPS).strings()]));
+  const [registration, blocks, ips] = await etcd.call(
+    `reading ${node}'s records`,
+    Promise.all([c.get(nodeKey(node)).string(), c.getAll().prefix(BLOCKS).strings(), c.getAll().prefix(IPS).strings()]),
+  );
   if (registration !== null) {
     throw new Error(`node ${node} is alive: its lease still holds ${nodeKey(node)}; stop its netplugin (or wait for the lease to expire) before removing it`);
   }
@@ -47,7 +73,9 @@ export async function planNodeRemoval(etcd: EtcdSession, node: string): Promise<
       const rec = parseRecord(ipRecordSchema, key, value);
       return rec.node === node ? [{ key, value, ip: splitIpKey(key).ip, containerId: rec.containerId, ifname: rec.ifname }] : [];
     }),
-    blocks: Object.entries(blocks).flatMap(([key, value]) => (parseRecord(blockRecordSchema, key, value).node === node ? [{ key, value, block: blockOfKey(key) }] : [])),
+    blocks: Object.entries(blocks).flatMap(([key, value]) =>
+      parseRecord(blockRecordSchema, key, value).node === node ? [{ key, value, block: blockOfKey(key) }] : [],
+    ),
   };
 }
 
@@ -57,7 +85,10 @@ export async function removeNode(etcd: EtcdSession, plan: RemovalPlan): Promise<
   const deleted: string[] = [];
   const skipped: string[] = [];
   for (const item of [...plan.ips, ...plan.blocks]) {
-    const res = await etcd.call(`deleting ${item.key}`, c.if(item.key, 'Value', '==', item.value).and(nodeKey(plan.node), 'Version', '==', 0).then(c.delete().key(item.key)).commit());
+    const res = await etcd.call(
+      `deleting ${item.key}`,
+      c.if(item.key, 'Value', '==', item.value).and(nodeKey(plan.node), 'Version', '==', 0).then(c.delete().key(item.key)).commit(),
+    );
     (res.succeeded ? deleted : skipped).push(item.key);
   }
   return { deleted, skipped };

@@ -9,7 +9,7 @@ import { parseNetConf } from '../cni/config';
 import { type IpLink, ipJson } from '../linux/iproute';
 import { mountinfoEntries, numericEntries, readlink } from '../netns/inventory';
 import { NETNS_DIRS } from '../netns/path';
-import { NEEDED_CAPS, effectiveCaps, missingCaps } from './caps';
+import { effectiveCaps, missingCaps, NEEDED_CAPS } from './caps';
 
 export type CheckStatus = 'ok' | 'warn' | 'fail';
 
@@ -34,7 +34,10 @@ const fail = (name: string, detail: string, fix: string): Check => ({ name, stat
  * how many processes' fd tables were unreadable (reading another process's fds needs CAP_SYS_PTRACE).
  */
 export function socketOwnerPid(socket: string): { pid?: number; denied: number } {
-  const line = fs.readFileSync('/proc/net/unix', 'utf8').split('\n').find((l) => l.trim().split(/\s+/)[7] === socket);
+  const line = fs
+    .readFileSync('/proc/net/unix', 'utf8')
+    .split('\n')
+    .find((l) => l.trim().split(/\s+/)[7] === socket);
   const inode = line?.trim().split(/\s+/)[6];
   let denied = 0;
   if (!inode) return { denied };
@@ -54,7 +57,13 @@ const ptraceDenied = (what: string) => `cannot read ${what}: contivctl lacks CAP
 
 function capsCheck(name: string, who: string, pid: number | 'self', fixFor: string): Check {
   const missing = missingCaps(effectiveCaps(pid));
-  if (!missing.length) return ok(name, `${who} has ${Object.keys(NEEDED_CAPS).map((c) => `CAP_${c}`).join(', ')}`);
+  if (!missing.length)
+    return ok(
+      name,
+      `${who} has ${Object.keys(NEEDED_CAPS)
+        .map((c) => `CAP_${c}`)
+        .join(', ')}`,
+    );
   return fail(name, missing.map((c) => `${who} lacks CAP_${c}: it ${NEEDED_CAPS[c].without}`).join('; '), fixFor.replace('%s', missing.join(', ')));
 }
 
@@ -78,7 +87,13 @@ function propagationCheck(pid: number): Check {
       return true;
     }
   });
-  if (!receives) return fail(name, `the netplugin's ${holder?.mountPoint ?? '/run/netns'} is a private mount: namespaces the runtime creates later are invisible to it${unseen.length ? ` (already unseen: ${unseen.join(', ')})` : ''}`, fixIt);
+  if (!receives)
+    return fail(
+      name,
+      `the netplugin's ${holder?.mountPoint ?? '/run/netns'} is a private mount: namespaces the runtime creates later are invisible to it` +
+        (unseen.length ? ` (already unseen: ${unseen.join(', ')})` : ''),
+      fixIt,
+    );
   if (unseen.length) return fail(name, `the netplugin does not see ${unseen.join(', ')} under /run/netns`, fixIt);
   return ok(name, `the netplugin's ${holder.mountPoint} receives host mounts (${holder.optional.join(' ')})`);
 }
@@ -86,7 +101,12 @@ function propagationCheck(pid: number): Check {
 function confCheck(o: DoctorOptions): Check {
   const name = 'CNI config';
   const install = `contivctl install-cni --conf-dir ${o.confDir} --socket ${o.socket}`;
-  const files = fs.existsSync(o.confDir) ? fs.readdirSync(o.confDir).filter((f) => /\.(conf|conflist|json)$/.test(f)).sort() : [];
+  const files = fs.existsSync(o.confDir)
+    ? fs
+        .readdirSync(o.confDir)
+        .filter((f) => /\.(conf|conflist|json)$/.test(f))
+        .sort()
+    : [];
   if (!files.length) return fail(name, `no CNI config in ${o.confDir}`, install);
   const first = path.join(o.confDir, files[0]);
   let doc: { name?: string; cniVersion?: string; plugins?: Record<string, unknown>[]; type?: string };
@@ -97,10 +117,16 @@ function confCheck(o: DoctorOptions): Check {
   }
   const plugins = doc.plugins ?? [doc];
   const ours = plugins.find((p) => p.type === 'contivk8s');
-  if (!ours) return fail(name, `${first} is first in lexical order and does not use contivk8s (types: ${plugins.map((p) => p.type).join(', ')})`, `move ${first} aside, or run ${install} --conf-name 00-contiv.conflist so that ours sorts first`);
+  if (!ours)
+    return fail(
+      name,
+      `${first} is first in lexical order and does not use contivk8s (types: ${plugins.map((p) => p.type).join(', ')})`,
+      `move ${first} aside, or run ${install} --conf-name 00-contiv.conflist so that ours sorts first`,
+    );
   try {
     const conf = parseNetConf(JSON.stringify({ cniVersion: doc.cniVersion, name: doc.name, ...ours }));
-    if (conf.socket !== o.socket) return fail(name, `${first} sends the plugin to ${conf.socket}, but the netplugin checked here listens on ${o.socket}`, install);
+    if (conf.socket !== o.socket)
+      return fail(name, `${first} sends the plugin to ${conf.socket}, but the netplugin checked here listens on ${o.socket}`, install);
   } catch (err) {
     return fail(name, `${first}: ${(err as Error).message}`, install);
   }
@@ -117,7 +143,12 @@ function pluginCheck(o: DoctorOptions): Check {
     return fail(name, `${plugin} is missing or not executable (${(err as NodeJS.ErrnoException).code})`, install);
   }
   const run = (env: Record<string, string>, conf: object = {}) =>
-    spawnSync(plugin, [], { env: { PATH: process.env.PATH ?? '', ...(process.env.TMPDIR ? { TMPDIR: process.env.TMPDIR } : {}), ...env }, input: JSON.stringify({ cniVersion: '1.1.0', name: 'doctor', ...conf }), encoding: 'utf8', timeout: 10_000 });
+    spawnSync(plugin, [], {
+      env: { PATH: process.env.PATH ?? '', ...(process.env.TMPDIR ? { TMPDIR: process.env.TMPDIR } : {}), ...env },
+      input: JSON.stringify({ cniVersion: '1.1.0', name: 'doctor', ...conf }),
+      encoding: 'utf8',
+      timeout: 10_000,
+    });
   const version = run({ CNI_COMMAND: 'VERSION' });
   let versions: string[] | undefined;
   try {
@@ -128,7 +159,10 @@ function pluginCheck(o: DoctorOptions): Check {
   if (!versions) return fail(name, `${plugin} does not answer CNI VERSION: ${(version.error?.message ?? version.stdout ?? '').split('\n')[0]}`, install);
   // a CHECK on the plugin's own mount namespace makes it load its native binding and refuse the path (code 4):
   // a binding that cannot load (a noexec $TMPDIR) answers code 5 instead, with the fix
-  const probe = run({ CNI_COMMAND: 'CHECK', CNI_CONTAINERID: 'contivctl-doctor', CNI_NETNS: '/proc/self/ns/mnt', CNI_IFNAME: 'eth0', CNI_PATH: o.binDir }, { prevResult: {} });
+  const probe = run(
+    { CNI_COMMAND: 'CHECK', CNI_CONTAINERID: 'contivctl-doctor', CNI_NETNS: '/proc/self/ns/mnt', CNI_IFNAME: 'eth0', CNI_PATH: o.binDir },
+    { prevResult: {} },
+  );
   let code: number | undefined;
   let error: { msg?: string; details?: string } = {};
   try {
@@ -159,7 +193,12 @@ function bridgeCheck(h: Health): Check {
 function forwardingCheck(): Check {
   const name = 'net.ipv4.ip_forward';
   if (fs.readFileSync('/proc/sys/net/ipv4/ip_forward', 'utf8').trim() === '1') return ok(name, 'on');
-  return { name, status: 'warn', detail: 'off: pods on this node reach each other over the bridge, but not other nodes or anything routed', fix: 'sysctl -w net.ipv4.ip_forward=1 (and persist it in /etc/sysctl.d)' };
+  return {
+    name,
+    status: 'warn',
+    detail: 'off: pods on this node reach each other over the bridge, but not other nodes or anything routed',
+    fix: 'sysctl -w net.ipv4.ip_forward=1 (and persist it in /etc/sysctl.d)',
+  };
 }
 
 export async function doctor(o: DoctorOptions): Promise<Check[]> {
@@ -174,16 +213,27 @@ export async function doctor(o: DoctorOptions): Promise<Check[]> {
   const owner = health ? socketOwnerPid(o.socket) : undefined;
   const pid = owner?.pid;
   if (owner && pid === undefined) {
-    checks.push(owner.denied
-      ? fail('netplugin process', ptraceDenied(`the fds of ${owner.denied} processes to find who holds ${o.socket}`), PTRACE_FIX)
-      : fail('netplugin process', `no process in this PID namespace holds ${o.socket}`, 'run contivctl on the host, where it sees the netplugin'));
+    checks.push(
+      owner.denied
+        ? fail('netplugin process', ptraceDenied(`the fds of ${owner.denied} processes to find who holds ${o.socket}`), PTRACE_FIX)
+        : fail('netplugin process', `no process in this PID namespace holds ${o.socket}`, 'run contivctl on the host, where it sees the netplugin'),
+    );
   }
   if (pid !== undefined && health) {
     checks.push(capsCheck('netplugin capabilities', `netplugin (pid ${pid})`, pid, 'add to the netplugin container: securityContext.capabilities.add: [%s]'));
     const pidNs = readlink(`/proc/${pid}/ns/pid`);
     if (pidNs === undefined) checks.push(fail('host PID namespace', ptraceDenied(`/proc/${pid}/ns/pid`), PTRACE_FIX));
-    else if (pidNs === readlink('/proc/self/ns/pid') && health.pid === pid) checks.push(ok('host PID namespace', `the netplugin shares the host PID namespace (it reports pid ${health.pid})`));
-    else checks.push(fail('host PID namespace', `the netplugin runs in its own PID namespace (it calls itself pid ${health.pid}, the host says ${pid}): the /proc/<adapter-pid>/ns/net it is sent names nothing it can see`, 'hostPID: true in the netplugin pod spec'));
+    else if (pidNs === readlink('/proc/self/ns/pid') && health.pid === pid)
+      checks.push(ok('host PID namespace', `the netplugin shares the host PID namespace (it reports pid ${health.pid})`));
+    else
+      checks.push(
+        fail(
+          'host PID namespace',
+          `the netplugin runs in its own PID namespace (it calls itself pid ${health.pid}, the host says ${pid}): ` +
+            'the /proc/<adapter-pid>/ns/net it is sent names nothing it can see',
+          'hostPID: true in the netplugin pod spec',
+        ),
+      );
     try {
       checks.push(propagationCheck(pid));
     } catch (err) {

@@ -67,10 +67,11 @@ export function installCni(o: InstallOptions): { plugin: string; conf: string } 
   const source = fs.realpathSync(o.plugin);
   if (o.mode === 'copy') {
     replaceAtomically(plugin, (tmp) => writeFileSynced(tmp, fs.readFileSync(source), 0o755));
-    for (const legacy of fs.readdirSync(o.binDir).filter((f) => LEGACY_LAYOUT.test(f))) fs.rmSync(path.join(o.binDir, legacy), { recursive: true, force: true });
+    for (const legacy of fs.readdirSync(o.binDir).filter((f) => LEGACY_LAYOUT.test(f)))
+      fs.rmSync(path.join(o.binDir, legacy), { recursive: true, force: true });
   } else {
     replaceAtomically(plugin, (tmp) => fs.symlinkSync(source, tmp));
   }
-  replaceAtomically(conf, (tmp) => writeFileSynced(tmp, JSON.stringify(conflist(o), null, 2) + '\n', 0o644));
+  replaceAtomically(conf, (tmp) => writeFileSynced(tmp, `${JSON.stringify(conflist(o), null, 2)}\n`, 0o644));
   return { plugin, conf };
 }

@@ -5,15 +5,15 @@
 // no namespace, no record). With the netplugin down (crash-looping, when this is needed most) the
 // allocations are unknown: what the kernel shows is still reported, and nothing is provable enough to fix.
 import { execFileSync } from 'node:child_process';
-import { attachmentId } from '../api/wire';
-import { isHostVethName } from '../linux/ifname';
-import { ip, ipJson } from '../linux/iproute';
-import { NETNS_DIRS } from '../netns/path';
 import * as path from 'node:path';
 import type { NetpluginClient } from '../api/client';
 import type { Endpoint, Health } from '../api/wire';
-import { type NetnsInfo, type NsAddress, listNetns, netnsAddresses, netnsInodeAt } from '../netns/inventory';
+import { attachmentId } from '../api/wire';
 import { inCidr } from '../ip/ip';
+import { isHostVethName } from '../linux/ifname';
+import { ip, ipJson } from '../linux/iproute';
+import { listNetns, type NetnsInfo, type NsAddress, netnsAddresses, netnsInodeAt } from '../netns/inventory';
+import { NETNS_DIRS } from '../netns/path';
 
 export interface NamespaceSnapshot extends NetnsInfo {
   addresses: NsAddress[];
@@ -47,6 +47,8 @@ const UNCHECKED = 'the netplugin is down: its allocations could not be checked';
 
 const key = (e: { containerId: string; ifname: string }) => attachmentId(e.containerId, e.ifname);
 
+const describeHolder = (n: NamespaceSnapshot) => `net:[${n.inode}] (${n.tids.length ? `${n.tids.length} tasks` : 'no task'}, ${n.ref})`;
+
 export function analyze(s: NodeSnapshot): Leak[] {
   const leaks: Leak[] = [];
   const a = s.allocations;
@@ -62,9 +64,11 @@ export function analyze(s: NodeSnapshot): Leak[] {
   for (const [ip, nss] of holders) {
     if (nss.length < 2) continue;
     leaks.push({
-      kind: 'duplicate-ip', ip, fixable: false,
+      kind: 'duplicate-ip',
+      ip,
+      fixable: false,
       namespaces: nss.map((n) => ({ inode: n.inode, ref: n.ref, tasks: n.tids.length })),
-      detail: `${ip} is configured in ${nss.length} namespaces: ${nss.map((n) => `net:[${n.inode}] (${n.tids.length ? `${n.tids.length} tasks` : 'no task'}, ${n.ref})`).join(', ')}`,
+      detail: `${ip} is configured in ${nss.length} namespaces: ${nss.map(describeHolder).join(', ')}`,
     });
   }
 
@@ -73,21 +77,38 @@ export function analyze(s: NodeSnapshot): Leak[] {
     const addresses = ns.addresses.map((x) => x.address);
     const isRecorded = referenced.has(ns.inode) || ns.mounts.some((m) => recordedPaths.has(m.mountPoint));
     const isLocal = ns.mounts.every((m) => m.local);
-    const why = !a ? UNCHECKED
-      : !addresses.some(ours) ? `none of its addresses is in ${subnets.join(' or ')}`
-      : isRecorded ? 'an allocation still names it: the runtime has not sent DEL yet'
-      : !isLocal ? 'a mount is in another mount namespace'
-      : '';
+    const why = !a
+      ? UNCHECKED
+      : !addresses.some(ours)
+        ? `none of its addresses is in ${subnets.join(' or ')}`
+        : isRecorded
+          ? 'an allocation still names it: the runtime has not sent DEL yet'
+          : !isLocal
+            ? 'a mount is in another mount namespace'
+            : '';
     leaks.push({
-      kind: 'orphan-netns', inode: ns.inode, mounts: ns.mounts.map((m) => m.path), addresses, fixable: !why,
-      detail: `net:[${ns.inode}] has no process, only bind mount(s) ${ns.mounts.map((m) => m.path).join(', ')}${addresses.length ? `, holding ${addresses.join(', ')}` : ''}${why ? `; not fixed: ${why}` : ''}`,
+      kind: 'orphan-netns',
+      inode: ns.inode,
+      mounts: ns.mounts.map((m) => m.path),
+      addresses,
+      fixable: !why,
+      detail:
+        `net:[${ns.inode}] has no process, only bind mount(s) ${ns.mounts.map((m) => m.path).join(', ')}` +
+        (addresses.length ? `, holding ${addresses.join(', ')}` : '') +
+        (why ? `; not fixed: ${why}` : ''),
     });
   }
 
   for (const e of a?.endpoints ?? []) {
     if (e.state !== 'ready' || s.recordedInodes[key(e)] !== undefined || s.bridgePorts.includes(e.hostVeth)) continue;
     leaks.push({
-      kind: 'stale-allocation', containerId: e.containerId, ifname: e.ifname, ip: e.ipaddress, netns: e.netns, hostVeth: e.hostVeth, fixable: true,
+      kind: 'stale-allocation',
+      containerId: e.containerId,
+      ifname: e.ifname,
+      ip: e.ipaddress,
+      netns: e.netns,
+      hostVeth: e.hostVeth,
+      fixable: true,
       detail: `${e.ipaddress} is allocated to ${key(e)}, but its namespace ${e.netns || '(none recorded)'} and host veth ${e.hostVeth} are gone`,
     });
   }
@@ -95,7 +116,8 @@ export function analyze(s: NodeSnapshot): Leak[] {
   const recordedVeths = new Set(a?.endpoints.map((e) => e.hostVeth));
   for (const port of s.bridgePorts.filter(isHostVethName)) {
     if (!a) leaks.push({ kind: 'unchecked-veth', hostVeth: port, fixable: false, detail: `host veth ${port} on ${s.bridge}: ${UNCHECKED}` });
-    else if (!recordedVeths.has(port)) leaks.push({ kind: 'orphan-veth', hostVeth: port, fixable: true, detail: `host veth ${port} on ${s.bridge} has no allocation` });
+    else if (!recordedVeths.has(port))
+      leaks.push({ kind: 'orphan-veth', hostVeth: port, fixable: true, detail: `host veth ${port} on ${s.bridge} has no allocation` });
   }
   return leaks;
 }
@@ -125,7 +147,6 @@ export function snapshot(allocations: Allocations | undefined, bridge: string): 
   const onBridge = allocations?.health.bridge ?? bridge;
   return { namespaces, allocations, bridge: onBridge, bridgePorts: bridgePorts(onBridge), recordedInodes };
 }
-
 
 /** Undoes one fixable leak; returns what it did. */
 export async function fix(leak: Leak, client: NetpluginClient): Promise<string> {

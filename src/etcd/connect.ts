@@ -4,7 +4,7 @@
 // hang, whatever the reason (down, no quorum, a TLS handshake that fails).
 import * as fs from 'node:fs';
 import * as net from 'node:net';
-import * as tls from 'node:tls';
+import type * as tls from 'node:tls';
 import { Etcd3 } from 'etcd3';
 import { CniError, ErrorCode } from '../errors';
 
@@ -62,10 +62,13 @@ export function connectEtcd(o: EtcdOptions): Etcd3 {
   if (schemes.has(undefined)) throw new Error(`--etcd-endpoints ${o.endpoints.join(',')}: every endpoint needs http:// or https://`);
   if (schemes.size > 1) throw new Error('--etcd-endpoints mixes http:// and https://');
   if (schemes.has('http')) {
-    if (!o.insecure) throw new Error('etcd over plain HTTP is refused: use https:// endpoints with --etcd-ca, --etcd-cert and --etcd-key, or pass --etcd-insecure to allow it');
+    if (!o.insecure)
+      throw new Error(
+        'etcd over plain HTTP is refused: use https:// endpoints with --etcd-ca, --etcd-cert and --etcd-key, or pass --etcd-insecure to allow it',
+      );
     return new Etcd3({ hosts: o.endpoints, dialTimeout: ETCD_TIMEOUT_MS, defaultCallOptions: perAttemptDeadline });
   }
-  if (!o.ca) throw new Error('https:// etcd endpoints need --etcd-ca (the CA that signed etcd\'s certificate)');
+  if (!o.ca) throw new Error("https:// etcd endpoints need --etcd-ca (the CA that signed etcd's certificate)");
   if (!o.cert !== !o.key) throw new Error('--etcd-cert and --etcd-key go together');
   const credentials = {
     rootCertificate: readPem('--etcd-ca', o.ca),
@@ -78,9 +81,11 @@ export function connectEtcd(o: EtcdOptions): Etcd3 {
 /** What a failed etcd call means, with the fix when it is a TLS refusal. */
 function describeFailure(what: string, err: Error): Error {
   const m = err.message;
-  const hint = /bad certificate|certificate required|alert number 4[26]/.test(m) ? ': etcd refused this client\'s certificate (check --etcd-cert and --etcd-key)'
-    : /verify|self[- ]signed|certificate/.test(m) ? ': etcd\'s certificate is not trusted (check --etcd-ca) or does not name this endpoint'
-    : '';
+  const hint = /bad certificate|certificate required|alert number 4[26]/.test(m)
+    ? ": etcd refused this client's certificate (check --etcd-cert and --etcd-key)"
+    : /verify|self[- ]signed|certificate/.test(m)
+      ? ": etcd's certificate is not trusted (check --etcd-ca) or does not name this endpoint"
+      : '';
   return new Error(`${what}: ${m.split(' Resolution note')[0]}${hint}`);
 }
 
@@ -98,7 +103,10 @@ export class EtcdSession {
     return Promise.race([
       request.catch((err: Error) => Promise.reject(describeFailure(what, err))),
       new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`${what}: etcd (${this.endpoints.join(', ')}) did not answer within ${ETCD_TIMEOUT_MS} ms`)), ETCD_TIMEOUT_MS);
+        timer = setTimeout(
+          () => reject(new Error(`${what}: etcd (${this.endpoints.join(', ')}) did not answer within ${ETCD_TIMEOUT_MS} ms`)),
+          ETCD_TIMEOUT_MS,
+        );
       }),
     ]).finally(() => clearTimeout(timer));
   }
@@ -114,4 +122,8 @@ export function openSession(o: EtcdOptions, onCall?: () => void): EtcdSession {
 
 /** The CNI error for a request that needed etcd and could not have it. */
 export const etcdUnreachable = (err: unknown) =>
-  new CniError(ErrorCode.TryAgainLater, `etcd is unreachable: ${(err as Error).message}`, 'the cluster store answers again once etcd is back (and has quorum); nothing was allocated');
+  new CniError(
+    ErrorCode.TryAgainLater,
+    `etcd is unreachable: ${(err as Error).message}`,
+    'the cluster store answers again once etcd is back (and has quorum); nothing was allocated',
+  );

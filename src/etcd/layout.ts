@@ -57,6 +57,7 @@ export function parseRecord<T>(schema: z.ZodMiniType<T>, key: string, value: str
     throw new Error(`etcd key ${key} holds something that is not JSON`);
   }
   const parsed = schema.safeParse(json);
-  if (!parsed.success) throw new Error(`etcd key ${key} does not hold a record of this release: ${parsed.error.issues.map((i) => i.path.join('.')).join(', ')}`);
+  if (!parsed.success)
+    throw new Error(`etcd key ${key} does not hold a record of this release: ${parsed.error.issues.map((i) => i.path.join('.')).join(', ')}`);
   return parsed.data;
 }

@@ -8,6 +8,8 @@ export function createLogger(opts: { file?: string; level?: string; component: s
     level: opts.level ?? 'info',
     defaultMeta: { component: opts.component, pid: process.pid },
     format: winston.format.combine(winston.format.timestamp(), winston.format.json()),
-    transports: [opts.file ? new winston.transports.File({ filename: opts.file }) : new winston.transports.Console({ stderrLevels: ['error', 'warn', 'info', 'debug'] })],
+    transports: [
+      opts.file ? new winston.transports.File({ filename: opts.file }) : new winston.transports.Console({ stderrLevels: ['error', 'warn', 'info', 'debug'] }),
+    ],
   });
 }

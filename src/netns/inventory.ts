@@ -84,8 +84,10 @@ export function netnsMounts(mountinfo: string): [number, string][] {
 export function listNetns(): NetnsInfo[] {
   const byInode = new Map<number, NetnsInfo>();
   const entry = (inode: number, ref: string) => {
-    let e = byInode.get(inode);
-    if (!e) byInode.set(inode, (e = { inode, tids: [], mounts: [], ref, isHost: false }));
+    const known = byInode.get(inode);
+    if (known) return known;
+    const e: NetnsInfo = { inode, tids: [], mounts: [], ref, isHost: false };
+    byInode.set(inode, e);
     return e;
   };
   const hostInode = inodeOf(readlink('/proc/self/ns/net') ?? '');
@@ -124,7 +126,9 @@ export function listNetns(): NetnsInfo[] {
 
 /** Global-scope addresses (IPv4 and IPv6, not lo) inside the namespace at `ref` (undefined: our own). */
 export function netnsAddresses(ref?: string): NsAddress[] {
-  return ipJson(['addr', 'show', 'scope', 'global'], ref).flatMap((l) => (l.addr_info ?? []).map((a) => ({ ifname: l.ifname, address: a.local, prefixlen: a.prefixlen })));
+  return ipJson(['addr', 'show', 'scope', 'global'], ref).flatMap((l) =>
+    (l.addr_info ?? []).map((a) => ({ ifname: l.ifname, address: a.local, prefixlen: a.prefixlen })),
+  );
 }
 
 /** The inode of the namespace a path names, if it names one (nsfs file or /proc link). */

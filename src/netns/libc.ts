@@ -15,7 +15,9 @@ type FfiBinding = Pick<typeof FfiRs, 'open' | 'load' | 'DataType'>;
  * .bun-<uid>-<hash>.node, owned by root) and loads it from there, which fails where that directory is
  * mounted noexec.
  */
-const BINDING_HINT = "the adapter's embedded binding is loaded from $TMPDIR (default /tmp): if that is mounted noexec, give the container runtime's environment TMPDIR=<a root-owned directory that allows exec>";
+const BINDING_HINT =
+  "the adapter's embedded binding is loaded from $TMPDIR (default /tmp): if that is mounted noexec, " +
+  "give the container runtime's environment TMPDIR=<a root-owned directory that allows exec>";
 
 let ffi: FfiBinding | undefined;
 function libc(): FfiBinding {
@@ -41,7 +43,10 @@ export interface Syscall {
 
 function call(funcName: string, paramsType: FfiRs.DataType[], paramsValue: unknown[]): Syscall {
   const f = libc();
-  const r = f.load({ library: 'libc', funcName, retType: f.DataType.I32, paramsType, paramsValue, errno: true, freeResultMemory: false }) as unknown as { value: number; errnoCode: number };
+  const r = f.load({ library: 'libc', funcName, retType: f.DataType.I32, paramsType, paramsValue, errno: true, freeResultMemory: false }) as unknown as {
+    value: number;
+    errnoCode: number;
+  };
   return { value: r.value, errno: r.value < 0 ? r.errnoCode : 0 };
 }
 

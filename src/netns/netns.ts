@@ -57,7 +57,11 @@ function accessError(err: unknown, path: string, pid: number | undefined, whoSee
   if (e.code === 'ENOENT') return new CniError(ErrorCode.ContainerUnknown, `network namespace ${path} does not exist`);
   if (e.code === 'EACCES' || e.code === 'EPERM') return new CniError(ErrorCode.Io, `permission denied opening ${path}`, SYS_PTRACE_HINT);
   if (e.code === 'ELOOP' || e.code === 'ENAMETOOLONG' || e.code === 'ENOTDIR' || e.code === 'ENXIO') {
-    return new CniError(ErrorCode.InvalidEnv, `${path.length > 200 ? `${path.slice(0, 200)}...` : path} is not a usable namespace path (${e.code})`, NOT_NSFS_HINT);
+    return new CniError(
+      ErrorCode.InvalidEnv,
+      `${path.length > 200 ? `${path.slice(0, 200)}...` : path} is not a usable namespace path (${e.code})`,
+      NOT_NSFS_HINT,
+    );
   }
   return new CniError(ErrorCode.Io, `cannot open network namespace ${path}: ${e.message}`);
 }
@@ -93,7 +97,11 @@ export function openNetns(path: string, whoSees = 'this process'): NetnsHandle {
     }
     if (type.errno) throw new CniError(ErrorCode.Io, `cannot inspect ${path}: errno ${type.errno}`);
     if (type.value !== CLONE_NEWNET) {
-      throw new CniError(ErrorCode.InvalidEnv, `${path} is a namespace but not a network namespace`, `NS_GET_NSTYPE returned 0x${type.value.toString(16)}, expected CLONE_NEWNET`);
+      throw new CniError(
+        ErrorCode.InvalidEnv,
+        `${path} is a namespace but not a network namespace`,
+        `NS_GET_NSTYPE returned 0x${type.value.toString(16)}, expected CLONE_NEWNET`,
+      );
     }
     return { path, fd, dev: st.dev, ino: st.ino, close: () => fs.closeSync(fd) };
   } catch (err) {

@@ -1,18 +1,18 @@
 // The netplugin process: state, kernel, socket, and a clean stop on SIGTERM/SIGINT.
 import * as fs from 'node:fs';
+import type * as http from 'node:http';
 import * as net from 'node:net';
 import * as path from 'node:path';
-import type * as http from 'node:http';
-import { createLogger, type Logger } from '../log/logger';
-import { Datapath } from './datapath';
-import { bigIntToIpv6, intToIpv4 } from '../ip/ip';
-import { Pool4, Pool6 } from './ipam';
-import { Metrics } from './metrics';
 import type { Health } from '../api/wire';
 import { openSession } from '../etcd/connect';
 import { nodeKey } from '../etcd/layout';
+import { bigIntToIpv6, intToIpv4 } from '../ip/ip';
+import { createLogger, type Logger } from '../log/logger';
 import { ClusterMember, type ClusterOptions } from './cluster/member';
-import { Overlay, VXLAN_OVERHEAD, underlayOf } from './overlay';
+import { Datapath } from './datapath';
+import { Pool4, Pool6 } from './ipam';
+import { Metrics } from './metrics';
+import { Overlay, underlayOf, VXLAN_OVERHEAD } from './overlay';
 import { createServer } from './server';
 import { NetpluginService } from './service';
 import { Store } from './store';
@@ -103,21 +103,31 @@ export async function runDaemon(opts: DaemonOptions): Promise<void> {
   }
   const pool4 = new Pool4(subnet, opts.cluster ? undefined : opts.gateway);
   const pool6 = subnet6 ? new Pool6(subnet6) : undefined;
-  const datapath = new Datapath({
-    bridge: opts.bridge,
-    gateway4: intToIpv4(pool4.gateway),
-    prefix4: pool4.cidr.prefix,
-    ...(pool6 ? { gateway6: bigIntToIpv6(pool6.gateway), prefix6: pool6.cidr.prefix } : {}),
-    mtu,
-  }, (err) => log.error('rtnetlink socket error', { error: err.message }));
+  const datapath = new Datapath(
+    {
+      bridge: opts.bridge,
+      gateway4: intToIpv4(pool4.gateway),
+      prefix4: pool4.cidr.prefix,
+      ...(pool6 ? { gateway6: bigIntToIpv6(pool6.gateway), prefix6: pool6.cidr.prefix } : {}),
+      mtu,
+    },
+    (err) => log.error('rtnetlink socket error', { error: err.message }),
+  );
   const service = new NetpluginService({ store, kernel: datapath, pool4, pool6, claims: cluster?.claims, log, metrics });
   await datapath.ensureBridge();
   await service.reconcile();
   await followCluster?.();
   const health: Health = {
-    status: 'ok', pid: process.pid, bridge: opts.bridge, subnet, gateway: intToIpv4(pool4.gateway),
-    ...(pool6 ? { subnet6, gateway6: bigIntToIpv6(pool6.gateway) } : {}), mtu, stateDir: opts.stateDir,
-    store: opts.cluster ? 'etcd' : 'embedded', ...(opts.cluster ? { node: opts.cluster.nodeName } : {}),
+    status: 'ok',
+    pid: process.pid,
+    bridge: opts.bridge,
+    subnet,
+    gateway: intToIpv4(pool4.gateway),
+    ...(pool6 ? { subnet6, gateway6: bigIntToIpv6(pool6.gateway) } : {}),
+    mtu,
+    stateDir: opts.stateDir,
+    store: opts.cluster ? 'etcd' : 'embedded',
+    ...(opts.cluster ? { node: opts.cluster.nodeName } : {}),
   };
   const server = createServer(service, metrics, log, health);
   await listen(server, opts.socket);

@@ -2,12 +2,27 @@
 // is on the bridge and whose peer is born inside the pod's namespace (by PID) as CNI_IFNAME.
 import type { RtNetlinkSocket } from 'netlink';
 import { CniError, ErrorCode } from '../errors';
+import { bytesToIp, ipv4Bytes, ipv4ToInt, ipv6Bytes, ipv6ToBigInt } from '../ip/ip';
 import { isHostVethName } from '../linux/ifname';
 import { type NetnsHandle, openNetns } from '../netns/netns';
 import { procNetnsPath } from '../netns/path';
-import { AF_INET, AF_INET6, CREATE_EXCL, CREATE_EXCL_ECHO, LINK_UP, LOOPBACK_INDEX, REQUEST_TIMEOUT, bridgeLinkInfo, closeSocket, hostSocket, linkByName, netlinkErrno, socketIn, vethLinkInfo } from './netlink';
 import { Limiter } from './mutex';
-import { bytesToIp, ipv4Bytes, ipv4ToInt, ipv6Bytes, ipv6ToBigInt } from '../ip/ip';
+import {
+  AF_INET,
+  AF_INET6,
+  bridgeLinkInfo,
+  CREATE_EXCL,
+  CREATE_EXCL_ECHO,
+  closeSocket,
+  hostSocket,
+  LINK_UP,
+  LOOPBACK_INDEX,
+  linkByName,
+  netlinkErrno,
+  REQUEST_TIMEOUT,
+  socketIn,
+  vethLinkInfo,
+} from './netlink';
 
 export interface BridgeConfig {
   bridge: string;
@@ -34,7 +49,8 @@ const macBytes = (mac: string) => Buffer.from(mac.split(':').map((h) => parseInt
 
 function kernelError(step: string, err: unknown): CniError {
   const errno = netlinkErrno(err);
-  if (errno === 'EPERM') return new CniError(ErrorCode.Io, `${step}: operation not permitted`, 'netplugin needs CAP_NET_ADMIN (add NET_ADMIN to the capabilities)');
+  if (errno === 'EPERM')
+    return new CniError(ErrorCode.Io, `${step}: operation not permitted`, 'netplugin needs CAP_NET_ADMIN (add NET_ADMIN to the capabilities)');
   return new CniError(ErrorCode.Io, `${step}: ${(err as Error).message}`);
 }
 
@@ -122,7 +138,12 @@ export class Datapath {
       // no lookup and no link-up round trip for either
       const [created] = await this.host.newLink(
         LINK_UP,
-        { ifname: p.hostVeth, mtu: this.cfg.mtu, master: this.bridgeIndex, linkinfo: vethLinkInfo({ ifname: p.ifname, pid: p.pid, mtu: this.cfg.mtu, mac: macBytes(p.mac) }) },
+        {
+          ifname: p.hostVeth,
+          mtu: this.cfg.mtu,
+          master: this.bridgeIndex,
+          linkinfo: vethLinkInfo({ ifname: p.ifname, pid: p.pid, mtu: this.cfg.mtu, mac: macBytes(p.mac) }),
+        },
         CREATE_EXCL_ECHO,
       );
       peerIndex = created?.attrs.link?.readUInt32LE(0);
@@ -189,7 +210,9 @@ export class Datapath {
       const index = (await linkByName(pod, ifname))?.data.index;
       if (!index) return [];
       const addrs = await pod.getAddresses({}, {}, REQUEST_TIMEOUT);
-      return addrs.filter((a) => a.data.index === index && a.attrs.address && a.data.scope === 0).map((a) => `${bytesToIp(a.attrs.address!)}/${a.data.prefixlen}`);
+      return addrs.flatMap((a) =>
+        a.data.index === index && a.attrs.address && a.data.scope === 0 ? [`${bytesToIp(a.attrs.address)}/${a.data.prefixlen}`] : [],
+      );
     } catch {
       return [];
     } finally {
@@ -200,7 +223,7 @@ export class Datapath {
   /** Names of our host veths attached to this daemon's bridge. */
   async hostVeths(): Promise<string[]> {
     const links = await this.host.getLinks({}, {}, REQUEST_TIMEOUT);
-    return links.filter((l) => l.attrs.master === this.bridgeIndex && isHostVethName(l.attrs.ifname ?? '')).map((l) => l.attrs.ifname!);
+    return links.flatMap((l) => (l.attrs.master === this.bridgeIndex && l.attrs.ifname && isHostVethName(l.attrs.ifname) ? [l.attrs.ifname] : []));
   }
 
   close(): void {

@@ -1,6 +1,6 @@
 // Next-fit allocation over in-memory sets of the addresses in use, like host-local's last-reserved cursor:
 // an ADD looks at the address after the previous one, so it does not scan the range while it is sparse.
-import { type Cidr4, type Cidr6, bigIntToIpv6, ipv4ToInt, ipv6ToBigInt, parseCidr4, parseCidr6 } from '../ip/ip';
+import { bigIntToIpv6, type Cidr4, type Cidr6, ipv4ToInt, ipv6ToBigInt, parseCidr4, parseCidr6 } from '../ip/ip';
 
 export class Pool4 {
   readonly cidr: Cidr4;

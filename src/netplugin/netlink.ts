@@ -1,7 +1,7 @@
 // rtnetlink through the `netlink` package, plus the one piece it leaves raw: IFLA_LINKINFO for
 // bridges and veth pairs (with the peer created directly in the pod's namespace by PID).
-import { type RtNetlinkSocket, createRtNetlink, Flags, FlagsNew, rt } from 'netlink';
-import { type NetnsHandle, enterNetns } from '../netns/netns';
+import { createRtNetlink, Flags, FlagsNew, type RtNetlinkSocket, type rt } from 'netlink';
+import { enterNetns, type NetnsHandle } from '../netns/netns';
 
 export const AF_INET = 2;
 export const AF_INET6 = 10;
@@ -54,7 +54,6 @@ export function vethLinkInfo(peer: { ifname: string; pid: number; mtu: number; m
 export function netlinkErrno(err: unknown): string | undefined {
   return /Request rejected: (\w+)/.exec(String((err as Error)?.message ?? err))?.[1];
 }
-
 
 /**
  * The daemon's long-lived rtnetlink socket. If replies overflow its receive buffer the kernel drops them

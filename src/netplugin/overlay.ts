@@ -4,8 +4,8 @@
 // FDB entry sending that MAC to the node's underlay IP. In dual stack the same again for the IPv6 block,
 // carried over the same (IPv4) underlay. Programmed from the etcd node registry.
 import type { NodeRecord } from '../etcd/layout';
-import { type IpLink, ipAsync } from '../linux/iproute';
 import { bigIntToIpv6, intToIpv4, parseCidr4, parseCidr6 } from '../ip/ip';
+import { type IpLink, ipAsync } from '../linux/iproute';
 
 const ip = (args: string[]) => ipAsync(args);
 const bridge = (args: string[]) => ipAsync(args, 'bridge');
@@ -40,7 +40,11 @@ export class Overlay {
     const { device, vni, port, nodeIp } = this.cfg;
     const existing = await ip(['-j', '-d', 'link', 'show', 'dev', device]).catch(() => undefined);
     const info = existing ? (JSON.parse(existing) as IpLink[])[0] : undefined;
-    const matches = info?.linkinfo?.info_kind === 'vxlan' && info.linkinfo.info_data?.id === vni && info.linkinfo.info_data?.local === nodeIp && info.linkinfo.info_data?.port === port;
+    const matches =
+      info?.linkinfo?.info_kind === 'vxlan' &&
+      info.linkinfo.info_data?.id === vni &&
+      info.linkinfo.info_data?.local === nodeIp &&
+      info.linkinfo.info_data?.port === port;
     if (existing && !matches) await ip(['link', 'del', device]);
     if (!matches) {
       await ip(['link', 'add', device, 'type', 'vxlan', 'id', String(vni), 'local', nodeIp, 'dev', underlay.ifname, 'dstport', String(port), 'nolearning']);

@@ -2,8 +2,8 @@
 // `result` (the CNI error code) and status 500, as contiv's netplugin answers; the daemon never crashes on input.
 import * as http from 'node:http';
 import type * as z from 'zod/mini';
-import { type Health, Routes, type RspFailure, gcRequestSchema, podAttrSchema } from '../api/wire';
-import { CniError, ErrorCode, asCniError, describeIssues } from '../errors';
+import { gcRequestSchema, type Health, podAttrSchema, Routes, type RspFailure } from '../api/wire';
+import { asCniError, CniError, describeIssues, ErrorCode } from '../errors';
 import type { Logger } from '../log/logger';
 import type { Metrics } from './metrics';
 import type { NetpluginService } from './service';

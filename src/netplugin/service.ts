@@ -1,8 +1,8 @@
 // What the netplugin does for each request, independent of HTTP: allocation, datapath, records, rollback.
-import { type Endpoint, type GcRequest, type PodAttr, type RspAddPod, type RspCheckPod, type RspDelPod, type RspGc, attachmentId } from '../api/wire';
+import { attachmentId, type Endpoint, type GcRequest, type PodAttr, type RspAddPod, type RspCheckPod, type RspDelPod, type RspGc } from '../api/wire';
 import { CniError, ErrorCode, PluginErrorCode } from '../errors';
-import { hostVethName, interfaceNameProblem } from '../linux/ifname';
 import { bigIntToIpv6, intToIpv4, macForIpv4 } from '../ip/ip';
+import { hostVethName, interfaceNameProblem } from '../linux/ifname';
 import type { IpClaims } from './cluster/claims';
 import type { Datapath } from './datapath';
 import type { Pool4, Pool6 } from './ipam';
@@ -106,7 +106,11 @@ export class NetpluginService {
     return this.locks.run(attachmentId(t.containerId, t.ifname), async () => {
       const existing = this.store.get(t.containerId, t.ifname);
       if (existing) {
-        throw new CniError(PluginErrorCode.AlreadyAttached, `an interface of the requested name already exists: ${t.ifname} of container ${t.containerId} has ${intToIpv4(existing.ipv4)}`, 'DEL it first; the existing attachment is left untouched');
+        throw new CniError(
+          PluginErrorCode.AlreadyAttached,
+          `an interface of the requested name already exists: ${t.ifname} of container ${t.containerId} has ${intToIpv4(existing.ipv4)}`,
+          'DEL it first; the existing attachment is left untouched',
+        );
       }
       const pod = this.resolvePod(attr.CNI_NETNS, { dev: attr.CONTIV_NETNS_DEV, ino: attr.CONTIV_NETNS_INODE });
       // a second interface (multus' net1, or eth1) must not fight the first for the default route
@@ -116,7 +120,15 @@ export class NetpluginService {
           const row = this.reserve(t, attr);
           if (!(await this.wire(row, pod, defaultRoute))) continue;
           this.store.setState(t.containerId, t.ifname, 'ready');
-          this.log.info('pod attached', { containerId: t.containerId, ifname: t.ifname, ip: intToIpv4(row.ipv4), ipv6: row.ipv6, hostVeth: row.hostVeth, netns: attr.CNI_NETNS, origNetns: attr.CONTIV_ORIG_NETNS });
+          this.log.info('pod attached', {
+            containerId: t.containerId,
+            ifname: t.ifname,
+            ip: intToIpv4(row.ipv4),
+            ipv6: row.ipv6,
+            hostVeth: row.hostVeth,
+            netns: attr.CNI_NETNS,
+            origNetns: attr.CONTIV_ORIG_NETNS,
+          });
           return { ...this.rsp({ ...row, state: 'ready' }), defaultroute: defaultRoute };
         }
       } finally {
@@ -131,7 +143,8 @@ export class NetpluginService {
    */
   private reserve(t: Target, attr: PodAttr): EndpointRow {
     const ipv4 = this.pool4.next();
-    if (ipv4 === undefined) throw new CniError(PluginErrorCode.PoolExhausted, `no free IPv4 address left in ${intToIpv4(this.pool4.cidr.network)}/${this.pool4.cidr.prefix}`);
+    if (ipv4 === undefined)
+      throw new CniError(PluginErrorCode.PoolExhausted, `no free IPv4 address left in ${intToIpv4(this.pool4.cidr.network)}/${this.pool4.cidr.prefix}`);
     const ipv6 = this.pool6?.next();
     if (this.pool6 && ipv6 === undefined) throw new CniError(PluginErrorCode.PoolExhausted, 'no free IPv6 address left');
     const row: EndpointRow = {
@@ -196,7 +209,14 @@ export class NetpluginService {
       const row = this.store.get(t.containerId, t.ifname);
       const removedVeth = await this.kernel.detach(row?.hostVeth ?? hostVethName(t.containerId, t.ifname));
       if (row) this.free(row);
-      this.log.info('pod detached', { containerId: t.containerId, ifname: t.ifname, ip: row ? intToIpv4(row.ipv4) : undefined, removedVeth, hadRecord: !!row, netns: attr.CNI_NETNS ?? '' });
+      this.log.info('pod detached', {
+        containerId: t.containerId,
+        ifname: t.ifname,
+        ip: row ? intToIpv4(row.ipv4) : undefined,
+        removedVeth,
+        hadRecord: !!row,
+        netns: attr.CNI_NETNS ?? '',
+      });
       return { result: 0, endpointid: attachmentId(t.containerId, t.ifname) };
     });
   }
@@ -204,7 +224,7 @@ export class NetpluginService {
   async checkPod(attr: PodAttr): Promise<RspCheckPod> {
     const t = targetOf(attr);
     const row = this.store.get(t.containerId, t.ifname);
-    if (!row || row.state !== 'ready') throw new CniError(ErrorCode.ContainerUnknown, `no attachment ${t.ifname} for container ${t.containerId}`);
+    if (row?.state !== 'ready') throw new CniError(ErrorCode.ContainerUnknown, `no attachment ${t.ifname} for container ${t.containerId}`);
     const pod = this.resolvePod(attr.CNI_NETNS, { dev: attr.CONTIV_NETNS_DEV, ino: attr.CONTIV_NETNS_INODE });
     try {
       return { ...this.rsp(row), observed: await this.kernel.observe(pod.ns, t.ifname) };
@@ -279,4 +299,3 @@ export class NetpluginService {
     return { rolledBack, orphanVeths, staleRecords };
   }
 }
-

@@ -102,7 +102,10 @@ export class Store {
   private openSchema(): void {
     const version = this.schemaVersion();
     if (version > SCHEMA_VERSION) {
-      throw new Error(`--state-dir ${this.stateDir} was written by a newer netplugin (schema version ${version}; this one knows up to ${SCHEMA_VERSION}): refusing to start, and the state dir is left as it is; run that release or a newer one`);
+      throw new Error(
+        `--state-dir ${this.stateDir} was written by a newer netplugin (schema version ${version}; this one knows up to ${SCHEMA_VERSION}): ` +
+          'refusing to start, and the state dir is left as it is; run that release or a newer one',
+      );
     }
     this.db.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA locking_mode = EXCLUSIVE');
     this.db.exec('BEGIN IMMEDIATE; COMMIT');
@@ -145,7 +148,9 @@ export class Store {
 
   /** Inserts many records in one transaction (the benchmark fills 60 000 addresses with it). */
   insertMany(rows: EndpointRow[]): void {
-    this.transaction(() => rows.forEach((row) => this.stmts.insert.run(row as unknown as Record<string, SQLInputValue>)));
+    this.transaction(() => {
+      for (const row of rows) this.stmts.insert.run(row as unknown as Record<string, SQLInputValue>);
+    });
   }
 
   /**

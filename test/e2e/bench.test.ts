@@ -41,7 +41,14 @@ describe('e2e: make bench (smoke run)', function () {
   it('make bench-cluster: simulated nodes in etcd, convergence, idle cost and ADD latency are measured and recorded', () => {
     const out = fs.mkdtempSync(path.join(os.tmpdir(), 'ctv-bench-cluster-'));
     try {
-      const env = { ...process.env, BENCH_CLUSTER_SIZES: '3,6', BENCH_CLUSTER_PODS: '10', BENCH_CLUSTER_IDLE_S: '2', BENCH_CLUSTER_CYCLES: '20', BENCH_RESULTS_DIR: out };
+      const env = {
+        ...process.env,
+        BENCH_CLUSTER_SIZES: '3,6',
+        BENCH_CLUSTER_PODS: '10',
+        BENCH_CLUSTER_IDLE_S: '2',
+        BENCH_CLUSTER_CYCLES: '20',
+        BENCH_RESULTS_DIR: out,
+      };
       const r = spawnSync(process.execPath, [path.join(ROOT, 'dist/scripts/bench-cluster.js')], { env, encoding: 'utf8' });
       expect(r.status, r.stderr).to.equal(0);
       const [file] = fs.readdirSync(out);

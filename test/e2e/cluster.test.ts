@@ -8,7 +8,7 @@ import { inCidr } from '../../src/ip/ip';
 import { cniEnv, runAdapter } from '../../testbed/adapter';
 import { CLUSTER_CIDR, CLUSTER_CIDR6, LEASE_TTL, TestCluster, type TestNode } from '../../testbed/cluster';
 import { TestNetplugin } from '../../testbed/netplugin';
-import { BIN, type TestNetns, hostLinkNames, inNetns, namedNetns, sh, waitFor } from '../../testbed/sys';
+import { BIN, hostLinkNames, inNetns, namedNetns, sh, type TestNetns, waitFor } from '../../testbed/sys';
 
 interface Pod {
   ns: TestNetns;
@@ -57,11 +57,11 @@ describe('e2e: cluster mode, three nodes, dual stack, etcd over mutual TLS', fun
     n3 = await cluster.addNode('node3', 3);
   });
   after(async () => {
-    made.forEach((p) => p.remove());
+    for (const p of made) p.remove();
     await cluster.destroy();
   });
 
-  it('each node registers with its own IPv4 and IPv6 blocks; every node routes the others\' blocks over VXLAN', async () => {
+  it("each node registers with its own IPv4 and IPv6 blocks; every node routes the others' blocks over VXLAN", async () => {
     const s = cluster.state();
     expect(s.nodes.map((n) => n.name).sort()).to.deep.equal(['node1', 'node2', 'node3']);
     expect(new Set(s.nodes.map((n) => n.block)).size).to.equal(3);
@@ -83,13 +83,17 @@ describe('e2e: cluster mode, three nodes, dual stack, etcd over mutual TLS', fun
     const b = await add(n2, 'ping-b');
     const c = await add(n3, 'ping-c');
     expect(JSON.parse(inNetns(a.ns.path, 'ip', ['-j', 'link', 'show', 'eth0']))[0].mtu).to.equal(1450);
-    for (const [from, to] of [[a, b], [a, c], [c, b]] as const) {
+    for (const [from, to] of [
+      [a, b],
+      [a, c],
+      [c, b],
+    ] as const) {
       expect(ping(from.ns.path, to.ip), `${from.ip} -> ${to.ip}`).to.equal(true);
       expect(ping6(from.ns.path, to.ip6!), `${from.ip6} -> ${to.ip6}`).to.equal(true);
     }
   });
 
-  it('3 x 50 concurrent ADDs give 150 distinct IPv4 and IPv6 addresses, each in its node\'s blocks; DELs free them in etcd', async () => {
+  it("3 x 50 concurrent ADDs give 150 distinct IPv4 and IPv6 addresses, each in its node's blocks; DELs free them in etcd", async () => {
     const before = cluster.state().ips.length;
     const nss = [n1, n2, n3].flatMap((n) => Array.from({ length: 50 }, (_, i) => ({ n, id: `burst-${n.name}-${i}`, ns: namedNetns() })));
     made.push(...nss.map((x) => x.ns));
@@ -133,25 +137,29 @@ describe('e2e: cluster mode, three nodes, dual stack, etcd over mutual TLS', fun
     } finally {
       process.kill(frozen.np.pid!, 'SIGCONT');
     }
-    await waitFor('the woken node to find its block gone', async () => {
-      const ns = namedNetns();
-      made.push(ns);
-      const r = await runAdapter(cniEnv('ADD', `woken-${made.length}`, ns.path), conf(frozen));
-      return r.status === 1 && r.json.code === ErrorCode.TryAgainLater && String(r.json.msg).includes(`block ${lostBlock}`);
-    }, 20_000);
+    await waitFor(
+      'the woken node to find its block gone',
+      async () => {
+        const ns = namedNetns();
+        made.push(ns);
+        const r = await runAdapter(cniEnv('ADD', `woken-${made.length}`, ns.path), conf(frozen));
+        return r.status === 1 && r.json.code === ErrorCode.TryAgainLater && String(r.json.msg).includes(`block ${lostBlock}`);
+      },
+      20_000,
+    );
     // and the heir serves the block alone: its pods are reachable from elsewhere
     const p = await add(heir, 'heir-pod');
     const from = await add(n1, 'heir-probe');
     expect(ping(from.ns.path, p.ip)).to.equal(true);
   });
 
-  it('a dead node leaves at lease expiry, its routes go; remove-node refuses a live node, then releases a dead one\'s IPs and blocks, and a new node takes the block over', async () => {
+  it('a dead node leaves at lease expiry with its routes; remove-node refuses it alive, then frees its IPs and blocks', async () => {
     await add(n3, 'orphaned-pod');
     const deadBlock = blockOf('node3')!;
     expect(cluster.contivctlRun(['remove-node', 'node3', '--yes']).stderr).to.include('node node3 is alive');
     await n3.np.stop('SIGKILL');
     await waitFor('node3 to leave the registry', () => !cluster.state().nodes.some((n) => n.name === 'node3'), (LEASE_TTL + 10) * 1000);
-    await waitFor('node1 to drop node3\'s routes', () => !routesIn(n1).includes(deadBlock));
+    await waitFor("node1 to drop node3's routes", () => !routesIn(n1).includes(deadBlock));
     const n4 = await cluster.addNode('node4', 4);
     expect(blockOf('node4')).to.not.equal(deadBlock);
 
@@ -188,7 +196,10 @@ describe('e2e: cluster mode, nodes started at the same moment', function () {
     const shared: string[] = [];
     for (let round = 0; round < ROUNDS; round++) {
       const nodes = await Promise.all([1, 2, 3, 4].map((i) => cluster.addNode(`r${round}n${i}`, 20 + round * 4 + i)));
-      const blocks = cluster.state().nodes.filter((n) => n.name.startsWith(`r${round}n`)).map((n) => n.block);
+      const blocks = cluster
+        .state()
+        .nodes.filter((n) => n.name.startsWith(`r${round}n`))
+        .map((n) => n.block);
       if (blocks.length !== 4 || new Set(blocks).size !== 4) shared.push(`round ${round}: ${blocks.join(' ')}`);
       for (const n of nodes) await cluster.removeNode(n);
       await cluster.client().delete().prefix('/contiv/').exec();
@@ -204,7 +215,22 @@ describe('e2e: cluster mode, etcd over TLS refuses what it must, quickly and cle
   after(() => cluster.destroy());
 
   const start = (etcdFlags: string[]) => {
-    const np = new TestNetplugin({ subnet: '10.255.255.0/24', extraArgs: ['--store', 'etcd', ...etcdFlags, '--node-name', 'refused', '--node-ip', '192.168.213.254', '--cluster-cidr', CLUSTER_CIDR, '--vxlan-device', 'ctvvxrefused'] });
+    const np = new TestNetplugin({
+      subnet: '10.255.255.0/24',
+      extraArgs: [
+        '--store',
+        'etcd',
+        ...etcdFlags,
+        '--node-name',
+        'refused',
+        '--node-ip',
+        '192.168.213.254',
+        '--cluster-cidr',
+        CLUSTER_CIDR,
+        '--vxlan-device',
+        'ctvvxrefused',
+      ],
+    });
     const t0 = Date.now();
     const r = spawnSync(path.join(BIN, 'netplugin'), np.args(), { encoding: 'utf8', timeout: 30_000 });
     void np.destroy();
@@ -212,8 +238,17 @@ describe('e2e: cluster mode, etcd over TLS refuses what it must, quickly and cle
   };
   const certs = () => cluster.certs!;
 
-  it('a wrong CA: the netplugin exits at once saying etcd\'s certificate is not trusted', () => {
-    const r = start(['--etcd-endpoints', cluster.endpoints.join(','), '--etcd-ca', certs().otherCa, '--etcd-cert', certs().clientCert, '--etcd-key', certs().clientKey]);
+  it("a wrong CA: the netplugin exits at once saying etcd's certificate is not trusted", () => {
+    const r = start([
+      '--etcd-endpoints',
+      cluster.endpoints.join(','),
+      '--etcd-ca',
+      certs().otherCa,
+      '--etcd-cert',
+      certs().clientCert,
+      '--etcd-key',
+      certs().clientKey,
+    ]);
     expect(r.status).to.equal(1);
     expect(r.stderr).to.include("etcd's certificate is not trusted (check --etcd-ca)");
     expect(r.ms).to.be.below(15_000);
@@ -234,7 +269,10 @@ describe('e2e: cluster mode, etcd over TLS refuses what it must, quickly and cle
   });
 
   it('contivctl cluster with a wrong CA fails with the same clear message', () => {
-    const r = cluster.contivctlRun(['show'], ['--etcd-endpoints', cluster.endpoints.join(','), '--etcd-ca', certs().otherCa, '--etcd-cert', certs().clientCert, '--etcd-key', certs().clientKey]);
+    const r = cluster.contivctlRun(
+      ['show'],
+      ['--etcd-endpoints', cluster.endpoints.join(','), '--etcd-ca', certs().otherCa, '--etcd-cert', certs().clientCert, '--etcd-key', certs().clientKey],
+    );
     expect(r.status).to.equal(1);
     expect(r.stderr).to.include("etcd's certificate is not trusted");
   });
@@ -250,7 +288,7 @@ describe('e2e: cluster mode on a 3-member etcd', function () {
     n1 = await cluster.addNode('q1', 1);
   });
   after(async () => {
-    made.forEach((p) => p.remove());
+    for (const p of made) p.remove();
     await cluster.destroy();
   });
 

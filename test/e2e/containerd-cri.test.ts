@@ -20,7 +20,10 @@ describe('e2e: containerd CRI (runtime.v1) with contivk8s', function () {
   it('two pods get our IPs; status reports them; A pings B; Stop+Remove leaves no netns, veth or allocation', async () => {
     const cri = containerd.cri;
     expect((await cri.version()).runtimeApiVersion).to.equal('v1');
-    const ids = [await cri.runPodSandbox({ name: 'pod-a', namespace: 'e2e', uid: 'uid-a' }), await cri.runPodSandbox({ name: 'pod-b', namespace: 'e2e', uid: 'uid-b' })];
+    const ids = [
+      await cri.runPodSandbox({ name: 'pod-a', namespace: 'e2e', uid: 'uid-a' }),
+      await cri.runPodSandbox({ name: 'pod-b', namespace: 'e2e', uid: 'uid-b' }),
+    ];
     const [a, b] = await Promise.all(ids.map((id) => cri.podSandboxStatus(id)));
 
     const endpoints = await np.endpoints();

@@ -2,7 +2,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { expect } from 'chai';
-import { type CniDirs, NETWORK_NAME, makeCniDirs } from '../../testbed/kubelet/cni-dirs';
+import { type CniDirs, makeCniDirs, NETWORK_NAME } from '../../testbed/kubelet/cni-dirs';
 import { BUSYBOX_IMAGE, buildBusyboxImage } from '../../testbed/kubelet/image';
 import { PrivatePodman } from '../../testbed/kubelet/podman';
 import { TestNetplugin } from '../../testbed/netplugin';

@@ -4,9 +4,9 @@
 import * as path from 'node:path';
 import { expect } from 'chai';
 import { runAdapter } from '../../testbed/adapter';
-import { runtimeFixtures } from '../support/fixtures';
 import { TestNetplugin } from '../../testbed/netplugin';
-import { type TestNetns, namedNetns, processNetns } from '../../testbed/sys';
+import { namedNetns, processNetns, type TestNetns } from '../../testbed/sys';
+import { runtimeFixtures } from '../support/fixtures';
 
 describe('e2e: each runtime fixture replayed in a real namespace of its form', () => {
   const np = new TestNetplugin({ subnet: '10.250.3.0/24' });
@@ -14,7 +14,7 @@ describe('e2e: each runtime fixture replayed in a real namespace of its form', (
 
   before(() => np.start());
   after(async () => {
-    made.forEach((n) => n.remove());
+    for (const n of made) n.remove();
     await np.destroy();
   });
 

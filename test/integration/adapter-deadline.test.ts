@@ -8,7 +8,7 @@ import { expect } from 'chai';
 import { ErrorCode } from '../../src/errors';
 import { type AdapterRun, cniEnv, runAdapter } from '../../testbed/adapter';
 import { TestNetplugin } from '../../testbed/netplugin';
-import { BIN, type TestNetns, adapterLog, hostLinkNames, namedNetns, uniq } from '../../testbed/sys';
+import { adapterLog, BIN, hostLinkNames, namedNetns, type TestNetns, uniq } from '../../testbed/sys';
 
 /** How late the deadline may answer: its own margin plus the exec's start, on a loaded 2-core machine. */
 const SLACK_MS = 1500;
@@ -34,7 +34,7 @@ describe('integration: the adapter never hangs', function () {
     spawnSync('mkfifo', [fifo]);
   });
   after(async () => {
-    made.forEach((n) => n.remove());
+    for (const n of made) n.remove();
     await np.destroy();
   });
 
@@ -70,7 +70,7 @@ describe('integration: the adapter never hangs', function () {
     expect((await runAdapter(cniEnv('DEL', 'fifo-log', pod.path), conf({ logFile: fifo }))).status).to.equal(0);
   });
 
-  it('a runtime that writes the config and never closes stdin gets an error within the config\'s timeoutMs', async () => {
+  it("a runtime that writes the config and never closes stdin gets an error within the config's timeoutMs", async () => {
     const pod = namedNetns();
     made.push(pod);
     const r = await runAdapter(cniEnv('ADD', 'open-stdin', pod.path), conf({ timeoutMs: 800 }), undefined, { keepStdinOpen: true, killAfterMs: 10_000 });

@@ -6,7 +6,7 @@ import { expect } from 'chai';
 import { ErrorCode } from '../../src/errors';
 import { cniEnv, runAdapter } from '../../testbed/adapter';
 import { TestNetplugin } from '../../testbed/netplugin';
-import { BIN, type TestNetns, hostLinkNames, links, namedNetns, uniq } from '../../testbed/sys';
+import { BIN, hostLinkNames, links, namedNetns, type TestNetns, uniq } from '../../testbed/sys';
 
 describe('integration: the adapter refuses bad input and changes nothing', () => {
   const np = new TestNetplugin({ subnet: '10.251.0.0/24' });
@@ -24,7 +24,9 @@ describe('integration: the adapter refuses bad input and changes nothing', () =>
   async function snapshot() {
     return {
       hostLinks: hostLinkNames().sort(),
-      podLinks: links(pod.path).map((l) => l.ifname).sort(),
+      podLinks: links(pod.path)
+        .map((l) => l.ifname)
+        .sort(),
       endpoints: await np.endpoints(),
       netns: fs.readdirSync('/var/run/netns').sort(),
     };
@@ -32,20 +34,45 @@ describe('integration: the adapter refuses bad input and changes nothing', () =>
 
   const cases: { name: string; code: number; env?: (id: string) => Record<string, string>; stdin?: string | object }[] = [
     { name: 'malformed JSON', code: ErrorCode.Decode, stdin: '{"cniVersion": "1.0.0", "name": ' },
-    { name: 'missing CNI_CONTAINERID', code: ErrorCode.InvalidEnv, env: (id) => { const e = cniEnv('ADD', id, pod.path); delete (e as any).CNI_CONTAINERID; return e; } },
-    { name: 'missing CNI_COMMAND', code: ErrorCode.InvalidEnv, env: (id) => { const e = cniEnv('ADD', id, pod.path); delete (e as any).CNI_COMMAND; return e; } },
+    {
+      name: 'missing CNI_CONTAINERID',
+      code: ErrorCode.InvalidEnv,
+      env: (id) => {
+        const e = cniEnv('ADD', id, pod.path);
+        delete (e as any).CNI_CONTAINERID;
+        return e;
+      },
+    },
+    {
+      name: 'missing CNI_COMMAND',
+      code: ErrorCode.InvalidEnv,
+      env: (id) => {
+        const e = cniEnv('ADD', id, pod.path);
+        delete (e as any).CNI_COMMAND;
+        return e;
+      },
+    },
     { name: 'unknown command', code: ErrorCode.InvalidEnv, env: (id) => cniEnv('FROB', id, pod.path) },
     { name: 'cniVersion 9.9.9', code: ErrorCode.IncompatibleVersion, stdin: { cniVersion: '9.9.9', name: 'x', type: 'contivk8s' } },
     { name: 'CNI_NETNS=/etc/passwd', code: ErrorCode.InvalidEnv, env: (id) => cniEnv('ADD', id, '/etc/passwd') },
     { name: 'CNI_NETNS=/proc/self/ns/mnt', code: ErrorCode.InvalidEnv, env: (id) => cniEnv('ADD', id, '/proc/self/ns/mnt') },
     { name: 'a relative CNI_NETNS', code: ErrorCode.InvalidEnv, env: (id) => cniEnv('ADD', id, 'var/run/netns/x') },
     { name: 'a missing path on ADD', code: ErrorCode.ContainerUnknown, env: (id) => cniEnv('ADD', id, '/var/run/netns/does-not-exist-ctv') },
-    { name: "the host's own namespace (the daemon's /proc/<pid>/ns/net)", code: ErrorCode.InvalidEnv, env: (id) => cniEnv('ADD', id, `/proc/${np.pid}/ns/net`) },
+    {
+      name: "the host's own namespace (the daemon's /proc/<pid>/ns/net)",
+      code: ErrorCode.InvalidEnv,
+      env: (id) => cniEnv('ADD', id, `/proc/${np.pid}/ns/net`),
+    },
     { name: 'CNI_IFNAME too long', code: ErrorCode.InvalidEnv, env: (id) => cniEnv('ADD', id, pod.path, { CNI_IFNAME: 'eth0123456789abc' }) },
     { name: 'CNI_IFNAME with "/"', code: ErrorCode.InvalidEnv, env: (id) => cniEnv('ADD', id, pod.path, { CNI_IFNAME: 'et/h0' }) },
     { name: 'CNI_IFNAME with a space', code: ErrorCode.InvalidEnv, env: (id) => cniEnv('ADD', id, pod.path, { CNI_IFNAME: 'eth 0' }) },
     { name: 'an abstract socket in the config', code: ErrorCode.InvalidConfig, stdin: { cniVersion: '1.0.0', name: 'x', socket: '@contiv' } },
-    { name: 'CHECK under cniVersion 0.3.1', code: ErrorCode.IncompatibleVersion, env: (id) => cniEnv('CHECK', id, pod.path), stdin: { cniVersion: '0.3.1', name: 'x', prevResult: {} } },
+    {
+      name: 'CHECK under cniVersion 0.3.1',
+      code: ErrorCode.IncompatibleVersion,
+      env: (id) => cniEnv('CHECK', id, pod.path),
+      stdin: { cniVersion: '0.3.1', name: 'x', prevResult: {} },
+    },
   ];
 
   for (const c of cases) {
@@ -73,13 +100,13 @@ describe('integration: the adapter refuses bad input and changes nothing', () =>
     expect(await snapshot()).to.deep.equal(before);
   });
 
-  it('VERSION with libcni\'s dummy values answers without touching a namespace', async () => {
+  it("VERSION with libcni's dummy values answers without touching a namespace", async () => {
     const r = await runAdapter({ CNI_COMMAND: 'VERSION', CNI_NETNS: 'dummy', CNI_IFNAME: 'dummy', CNI_PATH: 'dummy' }, { cniVersion: '1.1.0' });
     expect(r.status).to.equal(0);
     expect(r.json).to.deep.equal({ cniVersion: '1.1.0', supportedVersions: ['0.3.0', '0.3.1', '0.4.0', '1.0.0', '1.1.0'] });
   });
 
-  it('works exec\'d through a symlink from another directory (as /opt/cni/bin/contivk8s -> repo)', async () => {
+  it("works exec'd through a symlink from another directory (as /opt/cni/bin/contivk8s -> repo)", async () => {
     const linkDir = fs.mkdtempSync('/tmp/ctv-cnibin-');
     try {
       fs.symlinkSync(path.join(BIN, 'contivk8s'), path.join(linkDir, 'contivk8s'));

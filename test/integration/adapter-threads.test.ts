@@ -5,9 +5,9 @@ import * as http from 'node:http';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { expect } from 'chai';
-import { cniEnv, runAdapter } from '../../testbed/adapter';
 import { readlink } from '../../src/netns/inventory';
-import { type TestNetns, namedNetns } from '../../testbed/sys';
+import { cniEnv, runAdapter } from '../../testbed/adapter';
+import { namedNetns, type TestNetns } from '../../testbed/sys';
 
 interface ThreadView {
   tid: number;
@@ -15,7 +15,7 @@ interface ThreadView {
   netns?: string;
 }
 
-describe('integration: the adapter\'s threads while it waits for the netplugin', () => {
+describe("integration: the adapter's threads while it waits for the netplugin", () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ctv-threads-'));
   const socket = path.join(dir, 'netplugin.sock');
   let pod: TestNetns;

@@ -9,7 +9,7 @@ import type { Leak } from '../../src/contivctl/leaks';
 import { cniEnv, runAdapter } from '../../testbed/adapter';
 import { type CniDirs, makeCniDirs } from '../../testbed/kubelet/cni-dirs';
 import { TestNetplugin } from '../../testbed/netplugin';
-import { BIN, type TestNetns, hostLinkNames, namedNetns, ping, processNetns, sh, tryRun, uniq, waitFor } from '../../testbed/sys';
+import { BIN, hostLinkNames, namedNetns, ping, processNetns, sh, type TestNetns, tryRun, uniq, waitFor } from '../../testbed/sys';
 
 function contivctl(args: string[], wrap: string[] = []): { status: number; json: any; stdout: string; stderr: string } {
   const [cmd, ...rest] = [...wrap, path.join(BIN, 'contivctl'), ...args, '--json'];
@@ -29,7 +29,10 @@ describe('integration: contivctl doctor', () => {
   const started: TestNetplugin[] = [];
   const check = (checks: Check[], name: string) => checks.find((c) => c.name === name)!;
 
-  async function netplugin(subnet: string, wrap?: string[]): Promise<{ np: TestNetplugin; cni: CniDirs; doctor: (wrapDoctor?: string[]) => ReturnType<typeof contivctl> }> {
+  async function netplugin(
+    subnet: string,
+    wrap?: string[],
+  ): Promise<{ np: TestNetplugin; cni: CniDirs; doctor: (wrapDoctor?: string[]) => ReturnType<typeof contivctl> }> {
     const np = new TestNetplugin({ subnet, wrap });
     started.push(np);
     await np.start();
@@ -46,7 +49,14 @@ describe('integration: contivctl doctor', () => {
     expect(r.status, r.stdout).to.equal(0);
     expect(r.json.ok).to.equal(true);
     expect(r.json.checks.filter((c: Check) => c.status === 'fail')).to.deep.equal([]);
-    expect(r.json.checks.map((c: Check) => c.name)).to.include.members(['netplugin capabilities', 'host PID namespace', 'netns mount propagation', 'CNI config', 'plugin binary', 'bridge and gateway']);
+    expect(r.json.checks.map((c: Check) => c.name)).to.include.members([
+      'netplugin capabilities',
+      'host PID namespace',
+      'netns mount propagation',
+      'CNI config',
+      'plugin binary',
+      'bridge and gateway',
+    ]);
   });
 
   it('names the capabilities a netplugin started without SYS_PTRACE and SYS_ADMIN lacks, and the fix', async () => {
@@ -55,7 +65,10 @@ describe('integration: contivctl doctor', () => {
     expect(r.status).to.equal(1);
     const c = check(r.json.checks, 'netplugin capabilities');
     expect(c.status).to.equal('fail');
-    expect(c.detail).to.match(/lacks CAP_SYS_PTRACE/).and.match(/lacks CAP_SYS_ADMIN/).and.not.match(/NET_ADMIN/);
+    expect(c.detail)
+      .to.match(/lacks CAP_SYS_PTRACE/)
+      .and.match(/lacks CAP_SYS_ADMIN/)
+      .and.not.match(/NET_ADMIN/);
     expect(c.fix).to.equal('add to the netplugin container: securityContext.capabilities.add: [SYS_PTRACE, SYS_ADMIN]');
   });
 
@@ -129,11 +142,11 @@ describe('integration: contivctl leaks', () => {
   after(async () => {
     tryRun('umount', [mountFile]);
     tryRun('ip', ['link', 'del', orphanVeth]);
-    made.forEach((n) => n.remove());
+    for (const n of made) n.remove();
     await np.destroy();
   });
 
-  it('finds a bind-mounted dead namespace holding a live pod\'s IP, a dead allocation and an orphan veth; --fix removes only those', async () => {
+  it("finds a bind-mounted dead namespace holding a live pod's IP, a dead allocation and an orphan veth; --fix removes only those", async () => {
     // a live pod: the netplugin gives it the first address
     const pod = await processNetns();
     made.push(pod);
@@ -147,7 +160,11 @@ describe('integration: contivctl leaks', () => {
     fs.writeFileSync(mountFile, '');
     sh('mount', ['--bind', doomed.path, mountFile]);
     const leakedInode = inodeOf(mountFile);
-    for (const cmd of [['link', 'add', 'seed0', 'type', 'veth', 'peer', 'name', 'seed1'], ['addr', 'add', `${ip}/24`, 'dev', 'seed0'], ['link', 'set', 'seed0', 'up']]) {
+    for (const cmd of [
+      ['link', 'add', 'seed0', 'type', 'veth', 'peer', 'name', 'seed1'],
+      ['addr', 'add', `${ip}/24`, 'dev', 'seed0'],
+      ['link', 'set', 'seed0', 'up'],
+    ]) {
       sh('nsenter', [`--net=${mountFile}`, '--', 'ip', ...cmd]);
     }
     doomed.remove();
@@ -162,7 +179,7 @@ describe('integration: contivctl leaks', () => {
     expect(added.status).to.equal(0);
     const goneVeth = added.json.interfaces[0].name;
     gone.remove();
-    await waitFor('the dead pod\'s veth to go', () => !hostLinkNames().includes(goneVeth));
+    await waitFor("the dead pod's veth to go", () => !hostLinkNames().includes(goneVeth));
     // an orphan veth of ours on the bridge, with no allocation
     sh('ip', ['link', 'add', orphanVeth, 'type', 'veth', 'peer', 'name', uniq('ctvp', 4)]);
     sh('ip', ['link', 'set', orphanVeth, 'master', np.bridge]);
@@ -203,7 +220,7 @@ describe('integration: contivctl leaks with the netplugin down', () => {
   before(() => np.start());
   after(async () => {
     tryRun('umount', [mountFile]);
-    made.forEach((n) => n.remove());
+    for (const n of made) n.remove();
     await np.destroy();
   });
 
@@ -220,7 +237,11 @@ describe('integration: contivctl leaks with the netplugin down', () => {
     fs.writeFileSync(mountFile, '');
     sh('mount', ['--bind', doomed.path, mountFile]);
     const leakedInode = inodeOf(mountFile);
-    for (const cmd of [['link', 'add', 'seed0', 'type', 'veth', 'peer', 'name', 'seed1'], ['addr', 'add', `${ip}/24`, 'dev', 'seed0'], ['link', 'set', 'seed0', 'up']]) {
+    for (const cmd of [
+      ['link', 'add', 'seed0', 'type', 'veth', 'peer', 'name', 'seed1'],
+      ['addr', 'add', `${ip}/24`, 'dev', 'seed0'],
+      ['link', 'set', 'seed0', 'up'],
+    ]) {
       sh('nsenter', [`--net=${mountFile}`, '--', 'ip', ...cmd]);
     }
     doomed.remove();

@@ -5,7 +5,7 @@
 import { expect } from 'chai';
 import { type AdapterRun, cniEnv, runAdapter } from '../../testbed/adapter';
 import { TestNetplugin } from '../../testbed/netplugin';
-import { type TestNetns, links, namedNetns } from '../../testbed/sys';
+import { links, namedNetns, type TestNetns } from '../../testbed/sys';
 
 const PODS = 40;
 const KILLS = 4;
@@ -22,7 +22,7 @@ describe('integration: concurrent ADDs and DELs through netplugin crashes', func
     for (let i = 0; i < PODS; i++) pods.push(namedNetns());
   });
   after(async () => {
-    pods.forEach((p) => p.remove());
+    for (const p of pods) p.remove();
     await np.destroy();
   });
 
@@ -52,7 +52,12 @@ describe('integration: concurrent ADDs and DELs through netplugin crashes', func
   /** The node as three sources see it: the store, the bridge, and the pods themselves. */
   async function views() {
     const endpoints = await np.endpoints();
-    const podAddrs = pods.map((p) => (links(p.path).find((l) => l.ifname === 'eth0')?.addr_info ?? []).filter((a) => a.scope === 'global').map((a) => `${a.local}/${a.prefixlen}`).sort());
+    const podAddrs = pods.map((p) =>
+      (links(p.path).find((l) => l.ifname === 'eth0')?.addr_info ?? [])
+        .filter((a) => a.scope === 'global')
+        .map((a) => `${a.local}/${a.prefixlen}`)
+        .sort(),
+    );
     return { endpoints, veths: np.bridgePorts().sort(), podAddrs };
   }
 

@@ -11,7 +11,7 @@ import * as path from 'node:path';
 import { expect } from 'chai';
 import { type AdapterRun, runAdapter } from '../../testbed/adapter';
 import { TestNetplugin } from '../../testbed/netplugin';
-import { type TestNetns, hostLinkNames, namedNetns } from '../../testbed/sys';
+import { hostLinkNames, namedNetns, type TestNetns } from '../../testbed/sys';
 
 const SEED = Number(process.env.CTV_FUZZ_SEED ?? 20261123);
 const CASES = 300;
@@ -63,13 +63,15 @@ describe(`integration: fuzzing the adapter (seed ${SEED}, ${CASES} cases)`, func
     fs.writeFileSync(paths.regular, 'not a socket');
     await listen(paths.silent, () => undefined);
     await listen(paths.garbage, (c) => c.once('data', () => c.end('garbage, not HTTP\r\n\r\n')));
-    await listen(paths.cutoff, (c) => c.once('data', () => {
-      c.write('HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 400\r\n\r\n{"result":0,"ipaddr');
-      c.destroy();
-    }));
+    await listen(paths.cutoff, (c) =>
+      c.once('data', () => {
+        c.write('HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 400\r\n\r\n{"result":0,"ipaddr');
+        c.destroy();
+      }),
+    );
   });
   after(async () => {
-    servers.forEach((s) => s.close());
+    for (const s of servers) s.close();
     pod?.remove();
     await np.destroy();
   });
@@ -81,24 +83,56 @@ describe(`integration: fuzzing the adapter (seed ${SEED}, ${CASES} cases)`, func
     bridgePorts: np.bridgePorts(),
   });
 
+  /** A case's environment, short enough to read in a failure. */
+  const shortened = (env: Record<string, string>) => Object.fromEntries(Object.entries(env).map(([k, v]) => [k, v.slice(0, 60)]));
+
   function generate(): Case[] {
     const rnd = prng(SEED);
     const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rnd() * xs.length)];
     const int = (n: number) => Math.floor(rnd() * n);
     const garbageValues = [null, true, 0, -1, 1.5, 2 ** 53, '', 'x', '/', [], [1, 'a'], {}, { a: { b: [] } }, 'é', '\u0000'];
-    const netnsPaths = () => [pod.path, pod.path, '/dev/null', dir, paths.fifo, np.socket, '/proc/self/ns/user', '/proc/self/ns/net', `/proc/${np.pid}/ns/net`,
-      paths.loop, `/${'a'.repeat(5000)}`, 'relative/path', '', '/proc/999999999/ns/net', '/var/run/netns/does-not-exist', `${pod.path}/..`];
-    const sockets = () => [np.socket, np.socket, np.socket, paths.regular, dir, path.join(dir, 'nothing.sock'), paths.silent, paths.garbage, paths.cutoff, '@abstract', 'relative.sock'];
+    const netnsPaths = () => [
+      pod.path,
+      pod.path,
+      '/dev/null',
+      dir,
+      paths.fifo,
+      np.socket,
+      '/proc/self/ns/user',
+      '/proc/self/ns/net',
+      `/proc/${np.pid}/ns/net`,
+      paths.loop,
+      `/${'a'.repeat(5000)}`,
+      'relative/path',
+      '',
+      '/proc/999999999/ns/net',
+      '/var/run/netns/does-not-exist',
+      `${pod.path}/..`,
+    ];
+    const sockets = () => [
+      np.socket,
+      np.socket,
+      np.socket,
+      paths.regular,
+      dir,
+      path.join(dir, 'nothing.sock'),
+      paths.silent,
+      paths.garbage,
+      paths.cutoff,
+      '@abstract',
+      'relative.sock',
+    ];
     const ifnames = ['eth0', 'eth0', 'net1', 'et/h0', 'eth 0', 'eth0123456789abcd', 'éth0', 'ethé0123456789', '.', '..', '', 'a:b', '\t'];
-    const cniArgs = () => pick([
-      'IgnoreUnknown=1;K8S_POD_NAMESPACE=fuzz;K8S_POD_NAME=p',
-      'K8S_POD_NAME',
-      '=value',
-      'UNKNOWN=1',
-      ';;;',
-      `K8S_POD_NAME=${'x'.repeat(100_000)}`,
-      'K8S_POD_NAME=a=b=c;IgnoreUnknown=true',
-    ]);
+    const cniArgs = () =>
+      pick([
+        'IgnoreUnknown=1;K8S_POD_NAMESPACE=fuzz;K8S_POD_NAME=p',
+        'K8S_POD_NAME',
+        '=value',
+        'UNKNOWN=1',
+        ';;;',
+        `K8S_POD_NAME=${'x'.repeat(100_000)}`,
+        'K8S_POD_NAME=a=b=c;IgnoreUnknown=true',
+      ]);
     const mutateConfig = (conf: Record<string, unknown>): string => {
       const text = JSON.stringify(conf);
       switch (int(8)) {
@@ -109,11 +143,34 @@ describe(`integration: fuzzing the adapter (seed ${SEED}, ${CASES} cases)`, func
         case 2:
           return JSON.stringify({ ...conf, junk: 'x'.repeat(5 * 1024 * 1024) }); // huge
         case 3: {
-          const key = pick(['cniVersion', 'name', 'type', 'socket', 'logFile', 'logLevel', 'timeoutMs', 'args', 'runtimeConfig', 'prevResult', 'cni.dev/valid-attachments', 'cni.dev/attachments']);
+          const key = pick([
+            'cniVersion',
+            'name',
+            'type',
+            'socket',
+            'logFile',
+            'logLevel',
+            'timeoutMs',
+            'args',
+            'runtimeConfig',
+            'prevResult',
+            'cni.dev/valid-attachments',
+            'cni.dev/attachments',
+          ]);
           return JSON.stringify({ ...conf, [key]: pick(garbageValues) }); // a wrong type for one key
         }
         case 4:
-          return JSON.stringify({ ...conf, prevResult: pick([{ ips: 'x' }, { interfaces: [{}] }, { ips: [{ address: 5 }] }, [], 'garbage', { ips: [{ address: '10.0.0.1/24', interface: 99 }] }]) });
+          return JSON.stringify({
+            ...conf,
+            prevResult: pick([
+              { ips: 'x' },
+              { interfaces: [{}] },
+              { ips: [{ address: 5 }] },
+              [],
+              'garbage',
+              { ips: [{ address: '10.0.0.1/24', interface: 99 }] },
+            ]),
+          });
         case 5:
           return Buffer.from(Array.from({ length: int(300) }, () => int(256))).toString('latin1'); // random bytes
         case 6:
@@ -128,7 +185,9 @@ describe(`integration: fuzzing the adapter (seed ${SEED}, ${CASES} cases)`, func
       // one dimension made hostile on a valid call, so each input reaches the code that judges it; 'all' mixes them
       const dim = pick(dimensions);
       const hostile = (d: (typeof dimensions)[number]) => dim === d || (dim === 'all' && rnd() < 0.5);
-      const command = hostile('command') ? pick(['add', 'FROB', '', 'ADD ', 'VERSION\t', 'DEL;ADD']) : pick(['ADD', 'ADD', 'DEL', 'CHECK', 'VERSION', 'GC', 'STATUS']);
+      const command = hostile('command')
+        ? pick(['add', 'FROB', '', 'ADD ', 'VERSION\t', 'DEL;ADD'])
+        : pick(['ADD', 'ADD', 'DEL', 'CHECK', 'VERSION', 'GC', 'STATUS']);
       const env: Record<string, string> = {
         CNI_COMMAND: command,
         CNI_CONTAINERID: hostile('containerId') ? pick(['', '-leading-dash', 'has space', 'x'.repeat(5000), 'ünïcode', '../../etc']) : `fuzz-${i}`,
@@ -141,12 +200,22 @@ describe(`integration: fuzzing the adapter (seed ${SEED}, ${CASES} cases)`, func
       const socket = hostile('socket') ? pick(sockets()) : np.socket;
       const conf: Record<string, unknown> = {
         cniVersion: hostile('cniVersion') ? pick(['0.4.0', '0.3.1', '0.3.0', '9.9.9', '1.1', 1.1, '']) : '1.1.0',
-        name: 'fuzz', type: 'contivk8s', socket, timeoutMs: 700, logFile: np.cniLog,
-        ...(command === 'CHECK' ? { prevResult: { cniVersion: '1.0.0', interfaces: [{ name: 'eth0' }], ips: [{ address: '10.249.8.2/24', interface: 0 }] } } : {}),
+        name: 'fuzz',
+        type: 'contivk8s',
+        socket,
+        timeoutMs: 700,
+        logFile: np.cniLog,
+        ...(command === 'CHECK'
+          ? { prevResult: { cniVersion: '1.0.0', interfaces: [{ name: 'eth0' }], ips: [{ address: '10.249.8.2/24', interface: 0 }] } }
+          : {}),
         ...(command === 'GC' ? { 'cni.dev/valid-attachments': pick([[], null, [{ containerID: 'kept', ifname: 'eth0' }]]) } : {}),
       };
       const stdin = hostile('stdin') ? mutateConfig(conf) : JSON.stringify(conf);
-      cases.push({ name: `#${i} (${dim}) ${JSON.stringify({ ...env, CNI_ARGS: env.CNI_ARGS?.slice(0, 40), CNI_CONTAINERID: env.CNI_CONTAINERID?.slice(0, 40), CNI_NETNS: env.CNI_NETNS?.slice(0, 60) })} socket=${socket} stdin=${JSON.stringify(stdin.slice(0, 80))}`, env, stdin });
+      cases.push({
+        name: `#${i} (${dim}) ${JSON.stringify(shortened(env))} socket=${socket} stdin=${JSON.stringify(stdin.slice(0, 80))}`,
+        env,
+        stdin,
+      });
     }
     return cases;
   }

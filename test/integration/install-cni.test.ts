@@ -6,7 +6,7 @@ import { expect } from 'chai';
 import { parseNetConf } from '../../src/cni/config';
 import { cniEnv, runAdapter } from '../../testbed/adapter';
 import { TestNetplugin } from '../../testbed/netplugin';
-import { BIN, ROOT, namedNetns, sh, waitFor } from '../../testbed/sys';
+import { BIN, namedNetns, ROOT, sh, waitFor } from '../../testbed/sys';
 
 describe('integration: contivctl install-cni', () => {
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'ctv-install-'));
@@ -33,7 +33,22 @@ describe('integration: contivctl install-cni', () => {
   describe('--mode copy (the DaemonSet init container)', () => {
     const np = new TestNetplugin({ subnet: '10.250.12.0/24' });
     const binDir = path.join(root, 'host-bin');
-    const install = (extra: string[] = []) => JSON.parse(sh(path.join(BIN, 'contivctl'), ['install-cni', '--mode', 'copy', '--bin-dir', binDir, '--conf-dir', path.join(root, 'host-net.d'), '--socket', np.socket, '--json', ...extra]));
+    const install = (extra: string[] = []) =>
+      JSON.parse(
+        sh(path.join(BIN, 'contivctl'), [
+          'install-cni',
+          '--mode',
+          'copy',
+          '--bin-dir',
+          binDir,
+          '--conf-dir',
+          path.join(root, 'host-net.d'),
+          '--socket',
+          np.socket,
+          '--json',
+          ...extra,
+        ]),
+      );
     before(() => np.start());
     after(() => np.destroy());
 
@@ -69,7 +84,11 @@ describe('integration: contivctl install-cni', () => {
       try {
         const before = fs.statSync(path.join(binDir, 'contivk8s')).ino;
         // it waits for a netplugin that never answers, so it is still running when the file is replaced
-        const running = runAdapter(cniEnv('ADD', 'mid-upgrade', pod.path), { cniVersion: '1.0.0', name: 'contiv', socket: path.join(root, 'silent.sock'), timeoutMs: 1500 }, path.join(binDir, 'contivk8s'));
+        const running = runAdapter(
+          cniEnv('ADD', 'mid-upgrade', pod.path),
+          { cniVersion: '1.0.0', name: 'contiv', socket: path.join(root, 'silent.sock'), timeoutMs: 1500 },
+          path.join(binDir, 'contivk8s'),
+        );
         await waitFor('the adapter to wait on the netplugin', () => silentConnections > 0);
         const v2 = path.join(root, 'contivk8s-v2');
         fs.writeFileSync(v2, `#!/bin/sh\n# build 2\nexec ${path.join(BIN, 'contivk8s')}\n`, { mode: 0o755 });

@@ -3,7 +3,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { expect } from 'chai';
 import { ErrorCode } from '../../src/errors';
-import { type TestNetns, namedNetns, processNetns, sh, uniq } from '../../testbed/sys';
+import { namedNetns, processNetns, sh, type TestNetns, uniq } from '../../testbed/sys';
 
 const HELPER = path.join(__dirname, '../support/enter-netns.js');
 
@@ -14,7 +14,9 @@ function enter(nsPath: string, wrap: string[] = []): any {
 
 describe('integration: entering namespaces (real kernel)', () => {
   const made: TestNetns[] = [];
-  after(() => made.forEach((n) => n.remove()));
+  after(() => {
+    for (const n of made) n.remove();
+  });
 
   it('enters an `ip netns add` namespace; /proc/<pid>/ns/net then has its inode', () => {
     const ns = namedNetns();
@@ -35,7 +37,7 @@ describe('integration: entering namespaces (real kernel)', () => {
   });
 
   it('enters a namespace named like CRI-O (/var/run/netns/<uuid>) and like podman (/run/netns/netns-<uuid>)', () => {
-    const crio = namedNetns(uniq('ctvtest-', 8) + '-4a59-4e8d-b7c6-5a4f3e2d1c0b');
+    const crio = namedNetns(`${uniq('ctvtest-', 8)}-4a59-4e8d-b7c6-5a4f3e2d1c0b`);
     made.push(crio);
     expect(enter(crio.path).ok).to.equal(true);
     const podman = namedNetns(uniq('netns-ctvtest-', 8));
@@ -60,7 +62,7 @@ describe('integration: entering namespaces (real kernel)', () => {
     expect(r.details).to.match(/hostPID: true/);
   });
 
-  it('without CAP_SYS_PTRACE, another process namespace is refused naming SYS_PTRACE', async function () {
+  it('without CAP_SYS_PTRACE, another process namespace is refused naming SYS_PTRACE', async () => {
     const ns = await processNetns();
     made.push(ns);
     // an unprivileged uid with no capabilities: /proc/<pid>/ns of root's process needs ptrace access

@@ -6,7 +6,7 @@ import { expect } from 'chai';
 import { ErrorCode } from '../../src/errors';
 import { cniEnv, runAdapter } from '../../testbed/adapter';
 import { TestNetplugin } from '../../testbed/netplugin';
-import { type TestNetns, namedNetns, sh, tryRun, uniq, waitFor } from '../../testbed/sys';
+import { namedNetns, sh, type TestNetns, tryRun, uniq, waitFor } from '../../testbed/sys';
 
 describe('integration: the netplugin refuses to wire its own namespace', () => {
   const host = uniq('ctvfakehost-', 4);
@@ -32,9 +32,18 @@ describe('integration: the netplugin refuses to wire its own namespace', () => {
     expect(inHost(['route', 'show'])).to.equal(baseline.routes);
   };
 
-  it('an AddPod naming /proc/<netplugin-pid>/ns/net (contiv\'s own client\'s request) is refused, nothing changed', async () => {
-    const attr = { K8S_POD_NAME: 'evil', K8S_POD_NAMESPACE: 'default', K8S_POD_INFRA_CONTAINER_ID: 'evil', CNI_NETNS: `/proc/${np.pid}/ns/net`, CNI_IFNAME: 'eth0' };
-    const err = await np.client.addPod(attr).then(() => undefined, (e: { code: number; message: string }) => e);
+  it("an AddPod naming /proc/<netplugin-pid>/ns/net (contiv's own client's request) is refused, nothing changed", async () => {
+    const attr = {
+      K8S_POD_NAME: 'evil',
+      K8S_POD_NAMESPACE: 'default',
+      K8S_POD_INFRA_CONTAINER_ID: 'evil',
+      CNI_NETNS: `/proc/${np.pid}/ns/net`,
+      CNI_IFNAME: 'eth0',
+    };
+    const err = await np.client.addPod(attr).then(
+      () => undefined,
+      (e: { code: number; message: string }) => e,
+    );
     expect(err?.code).to.equal(ErrorCode.InvalidEnv);
     expect(err?.message).to.include("the netplugin's own network namespace");
     unchanged();
@@ -61,7 +70,7 @@ describe('integration: GC as libcni sends it when no pod on the node is valid', 
   const made: TestNetns[] = [];
   before(() => np.start());
   after(async () => {
-    made.forEach((n) => n.remove());
+    for (const n of made) n.remove();
     await np.destroy();
   });
 

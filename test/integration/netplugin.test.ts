@@ -1,13 +1,13 @@
 // The real adapter against the real netplugin on the real kernel: namespaces, veths, a bridge, SQLite.
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as path from 'node:path';
 import * as http from 'node:http';
+import * as path from 'node:path';
 import { expect } from 'chai';
 import { ErrorCode, PluginErrorCode } from '../../src/errors';
 import { cniEnv, runAdapter } from '../../testbed/adapter';
 import { TestNetplugin } from '../../testbed/netplugin';
-import { BIN, type TestNetns, adapterLog, hostLinkNames, inNetns, links, namedNetns, ping, processNetns, routes } from '../../testbed/sys';
+import { adapterLog, BIN, hostLinkNames, inNetns, links, namedNetns, ping, processNetns, routes, type TestNetns } from '../../testbed/sys';
 
 function post(socket: string, path: string, body: string, contentType = 'application/json'): Promise<{ status: number; json: any }> {
   return new Promise((resolve, reject) => {
@@ -41,7 +41,7 @@ describe('integration: adapter + netplugin on the real kernel', () => {
     if (np.pid) await runAdapter({ CNI_COMMAND: 'GC', CNI_PATH: '/opt/cni/bin' }, { ...np.conf, cniVersion: '1.1.0', 'cni.dev/valid-attachments': [] });
   });
   after(async () => {
-    made.forEach((n) => n.remove());
+    for (const n of made) n.remove();
     await np.destroy();
   });
 
@@ -95,7 +95,11 @@ describe('integration: adapter + netplugin on the real kernel', () => {
     const mine = (await np.endpoints()).filter((e) => e.containerId === 'twice');
     expect(mine).to.have.length(1);
     expect(mine[0].ipaddress).to.equal(ip);
-    expect(links(pod.path).find((l) => l.ifname === 'eth0')!.addr_info!.map((a) => `${a.local}/${a.prefixlen}`)).to.include(ip);
+    expect(
+      links(pod.path)
+        .find((l) => l.ifname === 'eth0')!
+        .addr_info!.map((a) => `${a.local}/${a.prefixlen}`),
+    ).to.include(ip);
   });
 
   it('CHECK passes for the real attachment and fails (code 100) when prevResult differs', async () => {
@@ -120,11 +124,19 @@ describe('integration: adapter + netplugin on the real kernel', () => {
     expect(eth1.json.ips[0].address).to.not.equal(eth0.json.ips[0].address);
     const defaults = routes(ns.path).filter((r) => r.dst === 'default');
     expect(defaults.map((r) => r.dev)).to.deep.equal(['eth0']);
-    expect(links(ns.path).find((l) => l.ifname === 'eth1')?.addr_info?.some((a) => `${a.local}/${a.prefixlen}` === eth1.json.ips[0].address)).to.equal(true);
+    expect(
+      links(ns.path)
+        .find((l) => l.ifname === 'eth1')
+        ?.addr_info?.some((a) => `${a.local}/${a.prefixlen}` === eth1.json.ips[0].address),
+    ).to.equal(true);
 
     expect((await runAdapter(cniEnv('DEL', 'multi', ns.path, { CNI_IFNAME: 'eth1' }), np.conf)).status).to.equal(0);
     expect(links(ns.path).map((l) => l.ifname)).to.not.include('eth1');
-    expect(routes(ns.path).filter((r) => r.dst === 'default').map((r) => r.dev)).to.deep.equal(['eth0']);
+    expect(
+      routes(ns.path)
+        .filter((r) => r.dst === 'default')
+        .map((r) => r.dev),
+    ).to.deep.equal(['eth0']);
     expect((await runAdapter(cniEnv('DEL', 'multi', ns.path), np.conf)).status).to.equal(0);
   });
 
@@ -176,7 +188,10 @@ describe('integration: adapter + netplugin on the real kernel', () => {
     made.push(keep, drop);
     expect((await add('gc-keep', keep)).status).to.equal(0);
     expect((await add('gc-drop', drop)).status).to.equal(0);
-    const r = await runAdapter({ CNI_COMMAND: 'GC', CNI_PATH: '/opt/cni/bin' }, { ...np.conf, cniVersion: '1.1.0', 'cni.dev/valid-attachments': [{ containerID: 'gc-keep', ifname: 'eth0' }] });
+    const r = await runAdapter(
+      { CNI_COMMAND: 'GC', CNI_PATH: '/opt/cni/bin' },
+      { ...np.conf, cniVersion: '1.1.0', 'cni.dev/valid-attachments': [{ containerID: 'gc-keep', ifname: 'eth0' }] },
+    );
     expect(r.status, r.stdout).to.equal(0);
     expect((await np.endpoints()).map((e) => e.containerId)).to.deep.equal(['gc-keep']);
     expect(links(drop.path).map((l) => l.ifname)).to.deep.equal(['lo']);
@@ -223,7 +238,7 @@ describe('integration: adapter + netplugin on the real kernel', () => {
     expect(await np.endpoints()).to.deep.equal([]);
     expect(np.bridgePorts()).to.deep.equal([]);
     for (const p of pods) expect(links(p.path).map((l) => l.ifname)).to.deep.equal(['lo']);
-    pods.forEach((p) => p.remove());
+    for (const p of pods) p.remove();
     expect(fs.readdirSync('/var/run/netns').filter((n) => pods.some((p) => p.path.endsWith(n)))).to.deep.equal([]);
   });
 
@@ -249,7 +264,7 @@ describe('integration: adapter + netplugin on the real kernel', () => {
     expect(metrics).to.match(/contiv_netplugin_add_duration_seconds_count [1-9]/);
   });
 
-  it('answers contiv\'s own contivk8s request (only CNIPodAttr keys, result omitted on success)', async () => {
+  it("answers contiv's own contivk8s request (only CNIPodAttr keys, result omitted on success)", async () => {
     const pod = await processNetns();
     made.push(pod);
     const attr = { K8S_POD_NAME: 'legacy', K8S_POD_NAMESPACE: 'default', K8S_POD_INFRA_CONTAINER_ID: 'legacy-infra', CNI_NETNS: pod.path, CNI_IFNAME: 'eth0' };
@@ -265,14 +280,18 @@ describe('integration: adapter + netplugin on the real kernel', () => {
     const other = new TestNetplugin({ subnet: '10.253.0.0/24' });
     try {
       const [theirs, ours] = share(other);
-      const r = spawnSync(path.join(BIN, 'netplugin'), other.args().map((a) => (a === theirs ? ours : a)), { encoding: 'utf8', timeout: 30_000 });
+      const r = spawnSync(
+        path.join(BIN, 'netplugin'),
+        other.args().map((a) => (a === theirs ? ours : a)),
+        { encoding: 'utf8', timeout: 30_000 },
+      );
       return { status: r.status, stderr: r.stderr, madeBridge: hostLinkNames().includes(other.bridge) };
     } finally {
       await other.destroy();
     }
   }
 
-  it('a live daemon\'s socket is never stolen; the socket is 0600 in a 0700 directory', async () => {
+  it("a live daemon's socket is never stolen; the socket is 0600 in a 0700 directory", async () => {
     const r = await intruder((other) => [other.socket, np.socket]);
     expect(r.status).to.equal(1);
     expect(r.stderr).to.match(/already serving/);
@@ -281,7 +300,7 @@ describe('integration: adapter + netplugin on the real kernel', () => {
     expect((await runAdapter({ CNI_COMMAND: 'STATUS', CNI_PATH: '/x' }, { ...np.conf, cniVersion: '1.1.0' })).status).to.equal(0);
   });
 
-  it('a second netplugin on a live daemon\'s --state-dir refuses to start, creating nothing', async () => {
+  it("a second netplugin on a live daemon's --state-dir refuses to start, creating nothing", async () => {
     const r = await intruder((other) => [other.stateDir, np.stateDir]);
     expect(r.status).to.equal(1);
     expect(r.stderr).to.include(`--state-dir ${np.stateDir} is in use by another netplugin`);

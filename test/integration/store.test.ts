@@ -12,6 +12,8 @@ import { type EndpointRow, SCHEMA_VERSION, Store } from '../../src/netplugin/sto
 import { FIXTURES, waitFor } from '../../testbed/sys';
 
 const V1 = path.join(FIXTURES, 'state/v1-embedded');
+/** The store's module, for the child processes that hold or write a state dir. */
+const STORE_MODULE = require.resolve('../../src/netplugin/store');
 
 describe('integration: the embedded store (node:sqlite)', () => {
   const dirs: string[] = [];
@@ -21,9 +23,22 @@ describe('integration: the embedded store (node:sqlite)', () => {
     if (seed) fs.cpSync(seed, dir, { recursive: true });
     return dir;
   };
-  after(() => dirs.forEach((d) => fs.rmSync(d, { recursive: true, force: true })));
+  after(() => {
+    for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
+  });
   const row = (ip: string, id: string, extra: Partial<EndpointRow> = {}): EndpointRow => ({
-    containerId: id, ifname: 'eth0', ipv4: ipv4ToInt(ip), ipv6: null, hostVeth: `h-${id}`, mac: '', netns: '', podName: '', podNamespace: '', state: 'ready', createdAt: new Date().toISOString(), ...extra,
+    containerId: id,
+    ifname: 'eth0',
+    ipv4: ipv4ToInt(ip),
+    ipv6: null,
+    hostVeth: `h-${id}`,
+    mac: '',
+    netns: '',
+    podName: '',
+    podNamespace: '',
+    state: 'ready',
+    createdAt: new Date().toISOString(),
+    ...extra,
   });
 
   it('opens a state dir written by release f3446a4: every record, the cursors and the release queue intact; schema migrated', () => {
@@ -59,7 +74,14 @@ describe('integration: the embedded store (node:sqlite)', () => {
   it('a second process cannot open a state dir that a live store holds; it can once the holder is killed', async () => {
     const dir = tempDir();
     // the holder is another process, as a second daemon would be
-    const holder = spawn(process.execPath, ['-e', `const { Store } = require(${JSON.stringify(require.resolve('../../src/netplugin/store'))}); new Store(${JSON.stringify(dir)}); console.log('held'); setInterval(() => {}, 1000);`], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const holder = spawn(
+      process.execPath,
+      [
+        '-e',
+        `const { Store } = require(${JSON.stringify(STORE_MODULE)}); new Store(${JSON.stringify(dir)}); console.log('held'); setInterval(() => {}, 1000);`,
+      ],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    );
     try {
       let out = '';
       holder.stdout!.on('data', (d) => (out += d));
@@ -88,9 +110,18 @@ describe('integration: the embedded store (node:sqlite)', () => {
 
   it('commits survive kill -9 of the process that made them (WAL, synchronous=FULL)', async () => {
     const dir = tempDir();
-    const writer = spawn(process.execPath, ['-e', `const { Store } = require(${JSON.stringify(require.resolve('../../src/netplugin/store'))}); const s = new Store(${JSON.stringify(dir)});
-      for (let i = 0; i < 50; i++) s.insert({ containerId: 'c' + i, ifname: 'eth0', ipv4: 167837696 + i, ipv6: null, hostVeth: 'h' + i, mac: '', netns: '', podName: '', podNamespace: '', state: 'ready', createdAt: '' }, { cursor4: String(i) });
-      console.log('committed'); setInterval(() => {}, 1000);`], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const writer = spawn(
+      process.execPath,
+      [
+        '-e',
+        `const { Store } = require(${JSON.stringify(STORE_MODULE)}); const s = new Store(${JSON.stringify(dir)});
+      const row = (i) => ({ containerId: 'c' + i, ifname: 'eth0', ipv4: 167837696 + i, ipv6: null, hostVeth: 'h' + i,
+        mac: '', netns: '', podName: '', podNamespace: '', state: 'ready', createdAt: '' });
+      for (let i = 0; i < 50; i++) s.insert(row(i), { cursor4: String(i) });
+      console.log('committed'); setInterval(() => {}, 1000);`,
+      ],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    );
     let out = '';
     writer.stdout!.on('data', (d) => (out += d));
     await waitFor('the writer to commit', () => out.includes('committed'));

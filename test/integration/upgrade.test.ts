@@ -11,7 +11,7 @@ import { cniEnv, runAdapter } from '../../testbed/adapter';
 import { TestNetplugin } from '../../testbed/netplugin';
 import { BIN, FIXTURES, hostLinkNames, namedNetns } from '../../testbed/sys';
 
-describe('integration: upgrade from release f3446a4\'s state dir', () => {
+describe("integration: upgrade from release f3446a4's state dir", () => {
   const np = new TestNetplugin({ subnet: '10.245.0.0/24', subnet6: 'fd00:245::/64', seedState: path.join(FIXTURES, 'state/v1-embedded') });
   before(() => np.start());
   after(() => np.destroy());

@@ -13,5 +13,9 @@ export interface RuntimeFixture {
 
 export function runtimeFixtures(): RuntimeFixture[] {
   const dir = path.join(FIXTURES, 'runtimes');
-  return fs.readdirSync(dir).filter((f) => f.endsWith('.json')).sort().map((f) => ({ file: f, ...JSON.parse(fs.readFileSync(path.join(dir, f), 'utf8')) }));
+  return fs
+    .readdirSync(dir)
+    .filter((f) => f.endsWith('.json'))
+    .sort()
+    .map((f) => ({ file: f, ...JSON.parse(fs.readFileSync(path.join(dir, f), 'utf8')) }));
 }

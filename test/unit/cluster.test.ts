@@ -18,20 +18,30 @@ describe('unit: cluster blocks', () => {
   });
 
   it('keeps the block a node already owns (a restart keeps its pods)', () => {
-    const owners = new Map([['10.200.0.0/24', 'a'], ['10.200.1.0/24', 'b']]);
+    const owners = new Map([
+      ['10.200.0.0/24', 'a'],
+      ['10.200.1.0/24', 'b'],
+    ]);
     expect(chooseBlock('b', blocks, owners, new Set(['a']), new Set())).to.deep.equal({ block: '10.200.1.0/24', how: 'kept' });
   });
 
-  it('reuses a dead node\'s empty block before spreading into a never-claimed one', () => {
-    const owners = new Map([['10.200.0.0/24', 'live'], ['10.200.1.0/24', 'dead']]);
+  it("reuses a dead node's empty block before spreading into a never-claimed one", () => {
+    const owners = new Map([
+      ['10.200.0.0/24', 'live'],
+      ['10.200.1.0/24', 'dead'],
+    ]);
     expect(chooseBlock('c', blocks, owners, new Set(['live']), new Set())).to.deep.equal({ block: '10.200.1.0/24', how: 'taken-over', from: 'dead' });
     expect(chooseBlock('c', blocks, owners, new Set(['live']), new Set(['10.200.1.0/24']))).to.deep.equal({ block: '10.200.2.0/24', how: 'new' });
   });
 
-  it('takes over a dead node\'s block only when no IP of it remains; never a live node\'s', () => {
+  it("takes over a dead node's block only when no IP of it remains; never a live node's", () => {
     const owners = new Map(blocks.map((b, i) => [b, ['live', 'dead-with-pods', 'dead-empty', 'live2'][i]]));
     const live = new Set(['live', 'live2']);
-    expect(chooseBlock('new', blocks, owners, live, new Set(['10.200.1.0/24']))).to.deep.equal({ block: '10.200.2.0/24', how: 'taken-over', from: 'dead-empty' });
+    expect(chooseBlock('new', blocks, owners, live, new Set(['10.200.1.0/24']))).to.deep.equal({
+      block: '10.200.2.0/24',
+      how: 'taken-over',
+      from: 'dead-empty',
+    });
     expect(chooseBlock('new', blocks, owners, live, new Set(['10.200.1.0/24', '10.200.2.0/24']))).to.equal(undefined);
   });
 });

@@ -1,10 +1,10 @@
 import { expect } from 'chai';
 import { MAX_TIMEOUT_MS, parseNetConf, peekConfig } from '../../src/cni/config';
 import { parseCniArgs, parseEnv } from '../../src/cni/env';
-import { interfaceNameProblem } from '../../src/linux/ifname';
-import { CniError, ErrorCode } from '../../src/errors';
 import { prevResultAddresses, renderResult } from '../../src/cni/result';
-import { SUPPORTED_VERSIONS, compareVersions, requireCommandInVersion } from '../../src/cni/version';
+import { compareVersions, requireCommandInVersion, SUPPORTED_VERSIONS } from '../../src/cni/version';
+import { CniError, ErrorCode } from '../../src/errors';
+import { interfaceNameProblem } from '../../src/linux/ifname';
 import { runtimeFixtures } from '../support/fixtures';
 
 function codeOf(fn: () => unknown): number | undefined {
@@ -39,7 +39,10 @@ describe('unit: CNI protocol', () => {
   describe('CNI_ARGS', () => {
     it('reads the kubelet keys', () => {
       expect(parseCniArgs('IgnoreUnknown=1;K8S_POD_NAMESPACE=ns;K8S_POD_NAME=p;K8S_POD_INFRA_CONTAINER_ID=abc;K8S_POD_UID=u')).to.deep.equal({
-        K8S_POD_NAMESPACE: 'ns', K8S_POD_NAME: 'p', K8S_POD_INFRA_CONTAINER_ID: 'abc', K8S_POD_UID: 'u',
+        K8S_POD_NAMESPACE: 'ns',
+        K8S_POD_NAME: 'p',
+        K8S_POD_INFRA_CONTAINER_ID: 'abc',
+        K8S_POD_UID: 'u',
       });
     });
     it('accepts empty and absent CNI_ARGS', () => {
@@ -111,8 +114,10 @@ describe('unit: CNI protocol', () => {
       expect(parseNetConf(JSON.stringify({ cniVersion: '1.1.0', 'cni.dev/valid-attachments': a })).validAttachments).to.deep.equal(a);
       expect(parseNetConf(JSON.stringify({ cniVersion: '1.1.0', 'cni.dev/attachments': a })).validAttachments).to.deep.equal(a);
     });
-    it('GC: libcni\'s null (no valid attachment on the node) is the empty list; an absent list stays absent', () => {
-      expect(parseNetConf(JSON.stringify({ cniVersion: '1.1.0', 'cni.dev/valid-attachments': null, 'cni.dev/attachments': null })).validAttachments).to.deep.equal([]);
+    it("GC: libcni's null (no valid attachment on the node) is the empty list; an absent list stays absent", () => {
+      expect(
+        parseNetConf(JSON.stringify({ cniVersion: '1.1.0', 'cni.dev/valid-attachments': null, 'cni.dev/attachments': null })).validAttachments,
+      ).to.deep.equal([]);
       expect(parseNetConf(JSON.stringify({ cniVersion: '1.1.0', 'cni.dev/attachments': null })).validAttachments).to.deep.equal([]);
       expect(parseNetConf(JSON.stringify({ cniVersion: '1.1.0' })).validAttachments).to.equal(undefined);
     });
@@ -164,7 +169,10 @@ describe('unit: CNI protocol', () => {
         const r = renderResult(v, attachment) as any;
         expect(r.ips[0]).to.deep.equal({ interface: 1, address: '10.244.0.5/16', gateway: '10.244.0.1' });
         expect(r.interfaces[1]).to.deep.equal({ name: 'eth0', mac: '0a:58:0a:f4:00:05', sandbox: '/var/run/netns/cni-1' });
-        expect(r.routes).to.deep.equal([{ dst: '0.0.0.0/0', gw: '10.244.0.1' }, { dst: '::/0', gw: 'fd00::1' }]);
+        expect(r.routes).to.deep.equal([
+          { dst: '0.0.0.0/0', gw: '10.244.0.1' },
+          { dst: '::/0', gw: 'fd00::1' },
+        ]);
       });
     }
     it('a second interface keeps its gateway on the IP but gets no default routes', () => {
@@ -173,7 +181,13 @@ describe('unit: CNI protocol', () => {
       expect(r.routes).to.deep.equal([]);
     });
     it('prevResult addresses are those of the named interface', () => {
-      const prev = { interfaces: [{ name: 'host' }, { name: 'eth0' }, { name: 'net1' }], ips: [{ interface: 1, address: 'a' }, { interface: 2, address: 'b' }] };
+      const prev = {
+        interfaces: [{ name: 'host' }, { name: 'eth0' }, { name: 'net1' }],
+        ips: [
+          { interface: 1, address: 'a' },
+          { interface: 2, address: 'b' },
+        ],
+      };
       expect(prevResultAddresses(prev, 'eth0')).to.deep.equal(['a']);
     });
   });

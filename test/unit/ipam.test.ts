@@ -20,7 +20,8 @@ describe('unit: addresses and IPAM', () => {
       ['::', '::'],
       ['1:2:3:4:5:6:7:8', '1:2:3:4:5:6:7:8'],
       ['::ffff:10.0.0.1', '::ffff:a00:1'],
-    ]) expect(bigIntToIpv6(ipv6ToBigInt(input))).to.equal(out);
+    ])
+      expect(bigIntToIpv6(ipv6ToBigInt(input))).to.equal(out);
     expect(bigIntToIpv6(parseCidr6('fd00:1::77/64').network)).to.equal('fd00:1::');
   });
   it('encodes addresses in network byte order for rtnetlink', () => {
@@ -110,7 +111,11 @@ describe('unit: addresses and IPAM', () => {
   });
   it('KeyedMutex goes on after a failure', async () => {
     const m = new KeyedMutex();
-    await m.run('k', async () => { throw new Error('x'); }).catch(() => undefined);
+    await m
+      .run('k', async () => {
+        throw new Error('x');
+      })
+      .catch(() => undefined);
     expect(await m.run('k', async () => 7)).to.equal(7);
   });
 });

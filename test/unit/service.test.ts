@@ -96,13 +96,25 @@ function setup(opts: { claims?: boolean; subnet?: string } = {}) {
   return { store, kernel, claims, service, attr, pool4, handles: () => ({ opened, closed }) };
 }
 
-const failureOf = (p: Promise<unknown>) => p.then(() => undefined, (e: CniError) => e);
+const failureOf = (p: Promise<unknown>) =>
+  p.then(
+    () => undefined,
+    (e: CniError) => e,
+  );
 
 describe('unit: the netplugin service', () => {
   it('ADD allocates, wires and records ready; the namespace handle is closed', async () => {
     const { service, store, kernel, attr, handles } = setup();
     const rsp = await service.addPod(attr('a'));
-    expect(rsp).to.include({ result: 0, endpointid: 'a/eth0', ipaddress: '10.9.0.2/24', ipv6address: 'fd00:9::2/64', gateway: '10.9.0.1', hostveth: hostVethName('a', 'eth0'), defaultroute: true });
+    expect(rsp).to.include({
+      result: 0,
+      endpointid: 'a/eth0',
+      ipaddress: '10.9.0.2/24',
+      ipv6address: 'fd00:9::2/64',
+      gateway: '10.9.0.1',
+      hostveth: hostVethName('a', 'eth0'),
+      defaultroute: true,
+    });
     expect(store.get('a', 'eth0')?.state).to.equal('ready');
     expect(kernel.attached[0]).to.include({ pid: 4242, ifname: 'eth0', defaultRoute: true });
     expect(handles()).to.deep.equal({ opened: 1, closed: 1 });
@@ -172,7 +184,10 @@ describe('unit: the netplugin service', () => {
     const { service, store, attr } = setup();
     for (const id of ['keep', 'drop1', 'drop2']) await service.addPod(attr(id));
     const rsp = await service.gc({ validAttachments: [{ containerID: 'keep', ifname: 'eth0' }] });
-    expect(rsp.freed).to.deep.equal([{ containerID: 'drop1', ifname: 'eth0' }, { containerID: 'drop2', ifname: 'eth0' }]);
+    expect(rsp.freed).to.deep.equal([
+      { containerID: 'drop1', ifname: 'eth0' },
+      { containerID: 'drop2', ifname: 'eth0' },
+    ]);
     expect(store.all().map((r) => r.containerId)).to.deep.equal(['keep']);
   });
 
@@ -192,7 +207,17 @@ describe('unit: the netplugin service', () => {
   it('reconcile rolls back pending records, removes orphan veths, keeps stale records, resumes the cursor, refuses a foreign subnet', async () => {
     const { service, store, kernel, pool4 } = setup();
     const row = (id: string, ip: string, state: EndpointRow['state']): EndpointRow => ({
-      containerId: id, ifname: 'eth0', ipv4: ipv4ToInt(ip), ipv6: null, hostVeth: hostVethName(id, 'eth0'), mac: '', netns: '', podName: '', podNamespace: '', state, createdAt: id,
+      containerId: id,
+      ifname: 'eth0',
+      ipv4: ipv4ToInt(ip),
+      ipv6: null,
+      hostVeth: hostVethName(id, 'eth0'),
+      mac: '',
+      netns: '',
+      podName: '',
+      podNamespace: '',
+      state,
+      createdAt: id,
     });
     store.insert(row('live', '10.9.0.7', 'ready'), {});
     store.insert(row('interrupted', '10.9.0.8', 'pending'), {});
@@ -203,7 +228,12 @@ describe('unit: the netplugin service', () => {
     const r = await service.reconcile();
     expect(r).to.deep.equal({ rolledBack: ['interrupted/eth0'], orphanVeths: [hostVethName('orphan', 'eth0')], staleRecords: ['stale/eth0'] });
     expect([...kernel.veths]).to.deep.equal([hostVethName('live', 'eth0')]);
-    expect(store.all().map((x) => x.containerId).sort()).to.deep.equal(['live', 'stale']);
+    expect(
+      store
+        .all()
+        .map((x) => x.containerId)
+        .sort(),
+    ).to.deep.equal(['live', 'stale']);
     expect(pool4.inUse).to.equal(2);
     expect(pool4.next()).to.equal(ipv4ToInt('10.9.0.21'));
 

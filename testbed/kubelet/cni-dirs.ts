@@ -17,7 +17,16 @@ export interface CniDirs {
 export function makeCniDirs(dir: string, plugin: { socket: string; logFile?: string }): CniDirs {
   const binDir = path.join(dir, 'cni-bin');
   const confDir = path.join(dir, 'cni-conf');
-  const { conf } = installCni({ binDir, confDir, confName: '10-contiv.conflist', networkName: NETWORK_NAME, socket: plugin.socket, logFile: plugin.logFile, plugin: path.join(BIN, 'contivk8s'), mode: 'symlink' });
+  const { conf } = installCni({
+    binDir,
+    confDir,
+    confName: '10-contiv.conflist',
+    networkName: NETWORK_NAME,
+    socket: plugin.socket,
+    logFile: plugin.logFile,
+    plugin: path.join(BIN, 'contivk8s'),
+    mode: 'symlink',
+  });
   // a copy, not a symlink: ctr's test mounts this dir over /usr/lib/cni, where a link would point at itself
   fs.copyFileSync(path.join(DEBIAN_CNI_DIR, 'loopback'), path.join(binDir, 'loopback'));
   fs.chmodSync(path.join(binDir, 'loopback'), 0o755);

@@ -20,8 +20,12 @@ export interface ContainerdOptions {
 // Plugins that would look for devices or host paths this VM does not have, or write outside `dir`
 // (the opt plugin creates /opt/containerd).
 const DISABLED_PLUGINS = [
-  'io.containerd.snapshotter.v1.aufs', 'io.containerd.snapshotter.v1.btrfs', 'io.containerd.snapshotter.v1.zfs',
-  'io.containerd.snapshotter.v1.devmapper', 'io.containerd.internal.v1.opt', 'io.containerd.tracing.processor.v1.otlp',
+  'io.containerd.snapshotter.v1.aufs',
+  'io.containerd.snapshotter.v1.btrfs',
+  'io.containerd.snapshotter.v1.zfs',
+  'io.containerd.snapshotter.v1.devmapper',
+  'io.containerd.internal.v1.opt',
+  'io.containerd.tracing.processor.v1.otlp',
 ];
 
 export function containerdConfig(o: ContainerdOptions): string {
@@ -167,8 +171,10 @@ export class PrivateContainerd {
 
 /** Unmounts every mount point under `dir`, deepest first (overlay rootfs, sandbox shm). */
 export function unmountUnder(dir: string): void {
-  const prefix = path.resolve(dir) + '/';
-  const points = mountinfoEntries(fs.readFileSync('/proc/self/mountinfo', 'utf8')).map((m) => m.mountPoint).filter((p) => p.startsWith(prefix));
+  const prefix = `${path.resolve(dir)}/`;
+  const points = mountinfoEntries(fs.readFileSync('/proc/self/mountinfo', 'utf8'))
+    .map((m) => m.mountPoint)
+    .filter((p) => p.startsWith(prefix));
   for (const p of points.sort((a, b) => b.length - a.length)) {
     try {
       execFileSync('umount', ['-l', p], { stdio: 'ignore' });
@@ -183,14 +189,22 @@ export function unmountUnder(dir: string): void {
  * /etc/cni/net.d and its plugins from fixed dirs, so it runs in a private mount namespace where ours are
  * mounted over those: the node's own CNI config is never touched. The child's stdout is the container's.
  */
-export function ctrRunCni(containerd: PrivateContainerd, cni: { binDir: string; confDir: string }, namespace: string, image: string, id: string, cmd: string[]): ChildProcess {
+export function ctrRunCni(
+  containerd: PrivateContainerd,
+  cni: { binDir: string; confDir: string },
+  namespace: string,
+  image: string,
+  id: string,
+  cmd: string[],
+): ChildProcess {
   const dir = containerd.opts.dir;
   const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
   const script = [
     `mount -t tmpfs tmpfs /etc/cni/net.d`,
     `cp ${q(cni.confDir)}/*.conflist /etc/cni/net.d/`,
     `for d in /opt/cni/bin /usr/lib/cni; do if [ -d $d ]; then mount --bind ${q(cni.binDir)} $d; fi; done`,
-    `exec ctr --address ${q(containerd.socket)} --namespace ${q(namespace)} run --rm --cni --fifo-dir ${q(path.join(dir, 'fifo'))} --runc-root ${q(path.join(dir, 'runc'))} ${q(image)} ${q(id)} ${cmd.map(q).join(' ')}`,
+    `exec ctr --address ${q(containerd.socket)} --namespace ${q(namespace)} run --rm --cni ` +
+      `--fifo-dir ${q(path.join(dir, 'fifo'))} --runc-root ${q(path.join(dir, 'runc'))} ${q(image)} ${q(id)} ${cmd.map(q).join(' ')}`,
   ].join(' && ');
   return spawn('unshare', ['--mount', '--propagation', 'private', '--', 'sh', '-c', script], { stdio: ['ignore', 'pipe', 'pipe'] });
 }

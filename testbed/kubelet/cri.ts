@@ -37,7 +37,10 @@ function specNetnsPath(info: string | undefined): { netnsPath?: string; pid?: nu
 export class CriClient {
   private readonly client: grpc.Client;
 
-  constructor(readonly endpoint: string, private readonly timeoutMs = 60_000) {
+  constructor(
+    readonly endpoint: string,
+    private readonly timeoutMs = 60_000,
+  ) {
     const def = protoLoader.loadSync(PROTO, { keepCase: false, longs: Number, enums: String, defaults: true });
     const pkg = grpc.loadPackageDefinition(def) as any;
     this.client = new pkg.runtime.v1.RuntimeService(`unix://${endpoint}`, grpc.credentials.createInsecure());
@@ -58,7 +61,11 @@ export class CriClient {
   }
 
   async runPodSandbox(pod: PodMetadata): Promise<string> {
-    const config = { metadata: { ...pod, attempt: pod.attempt ?? 0 }, hostname: pod.name, labels: { 'io.kubernetes.pod.name': pod.name, 'io.kubernetes.pod.namespace': pod.namespace } };
+    const config = {
+      metadata: { ...pod, attempt: pod.attempt ?? 0 },
+      hostname: pod.name,
+      labels: { 'io.kubernetes.pod.name': pod.name, 'io.kubernetes.pod.namespace': pod.namespace },
+    };
     return (await this.call<{ podSandboxId: string }>('RunPodSandbox', { config })).podSandboxId;
   }
 

@@ -50,19 +50,30 @@ export function buildBusyboxImage(workDir: string, name = BUSYBOX_IMAGE): string
   const layerBytes = fs.readFileSync(layerTar);
   fs.rmSync(layerTar);
   const layer = writeBlob(layout, 'application/vnd.oci.image.layer.v1.tar', layerBytes);
-  const config = writeBlob(layout, 'application/vnd.oci.image.config.v1+json', json({
-    architecture: OCI_ARCH[process.arch] ?? process.arch,
-    os: 'linux',
-    config: { Cmd: ['/bin/sleep', 'infinity'], Env: ['PATH=/bin'], WorkingDir: '/' },
-    rootfs: { type: 'layers', diff_ids: [layer.digest] }, // uncompressed: the diff ID is the digest
-  }));
-  const manifest = writeBlob(layout, 'application/vnd.oci.image.manifest.v1+json', json({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json', config, layers: [layer] }));
+  const config = writeBlob(
+    layout,
+    'application/vnd.oci.image.config.v1+json',
+    json({
+      architecture: OCI_ARCH[process.arch] ?? process.arch,
+      os: 'linux',
+      config: { Cmd: ['/bin/sleep', 'infinity'], Env: ['PATH=/bin'], WorkingDir: '/' },
+      rootfs: { type: 'layers', diff_ids: [layer.digest] }, // uncompressed: the diff ID is the digest
+    }),
+  );
+  const manifest = writeBlob(
+    layout,
+    'application/vnd.oci.image.manifest.v1+json',
+    json({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json', config, layers: [layer] }),
+  );
   const tag = name.slice(name.lastIndexOf(':') + 1);
-  fs.writeFileSync(path.join(layout, 'index.json'), json({
-    schemaVersion: 2,
-    mediaType: 'application/vnd.oci.image.index.v1+json',
-    manifests: [{ ...manifest, annotations: { 'io.containerd.image.name': name, 'org.opencontainers.image.ref.name': tag } }],
-  }));
+  fs.writeFileSync(
+    path.join(layout, 'index.json'),
+    json({
+      schemaVersion: 2,
+      mediaType: 'application/vnd.oci.image.index.v1+json',
+      manifests: [{ ...manifest, annotations: { 'io.containerd.image.name': name, 'org.opencontainers.image.ref.name': tag } }],
+    }),
+  );
   fs.writeFileSync(path.join(layout, 'oci-layout'), json({ imageLayoutVersion: '1.0.0' }));
   const tarball = path.join(workDir, 'busybox-oci.tar');
   execFileSync('tar', ['--numeric-owner', '--owner=0', '--group=0', '--sort=name', '-C', layout, '-cf', tarball, '.']);

@@ -2,8 +2,8 @@
 // CRI execs contivk8s, with the offline busybox image imported. Used by the e2e tests and `make demo`.
 import * as path from 'node:path';
 import { TestNetplugin } from '../netplugin';
-import { CRI_NAMESPACE, PrivateContainerd } from './containerd';
 import { type CniDirs, makeCniDirs } from './cni-dirs';
+import { CRI_NAMESPACE, PrivateContainerd } from './containerd';
 import { BUSYBOX_IMAGE, buildBusyboxImage } from './image';
 
 export class ContainerdLab {
@@ -18,8 +18,15 @@ export class ContainerdLab {
   /** Starts everything; the image is imported into `imageNamespace` (CRI's k8s.io by default). */
   async start(imageNamespace = CRI_NAMESPACE): Promise<{ cni: CniDirs; containerd: PrivateContainerd }> {
     await this.np.start();
-    const cni = (this.cni = makeCniDirs(this.np.dir, { socket: this.np.socket, logFile: this.np.cniLog }));
-    const containerd = (this.containerd = new PrivateContainerd({ dir: path.join(this.np.dir, 'containerd'), cniBinDir: cni.binDir, cniConfDir: cni.confDir, sandboxImage: BUSYBOX_IMAGE }));
+    const cni = makeCniDirs(this.np.dir, { socket: this.np.socket, logFile: this.np.cniLog });
+    this.cni = cni;
+    const containerd = new PrivateContainerd({
+      dir: path.join(this.np.dir, 'containerd'),
+      cniBinDir: cni.binDir,
+      cniConfDir: cni.confDir,
+      sandboxImage: BUSYBOX_IMAGE,
+    });
+    this.containerd = containerd;
     await containerd.start();
     containerd.importImage(buildBusyboxImage(this.np.dir), imageNamespace);
     return { cni, containerd };

@@ -11,14 +11,27 @@ const ULIMITS = ['--ulimit', 'nofile=1024:1024', '--ulimit', 'nproc=4096:4096'];
 export class PrivatePodman {
   private readonly env: NodeJS.ProcessEnv;
 
-  constructor(readonly dir: string, cni: { binDir: string; confDir: string }) {
+  constructor(
+    readonly dir: string,
+    cni: { binDir: string; confDir: string },
+  ) {
     fs.mkdirSync(dir, { recursive: true });
     const conf = path.join(dir, 'containers.conf');
     const q = JSON.stringify;
-    fs.writeFileSync(conf, [
-      '[engine]', 'cgroup_manager = "cgroupfs"', 'events_logger = "file"', `events_logfile_path = ${q(path.join(dir, 'events.log'))}`,
-      '[network]', 'network_backend = "cni"', `cni_plugin_dirs = [${q(cni.binDir)}]`, `network_config_dir = ${q(cni.confDir)}`, '',
-    ].join('\n'));
+    fs.writeFileSync(
+      conf,
+      [
+        '[engine]',
+        'cgroup_manager = "cgroupfs"',
+        'events_logger = "file"',
+        `events_logfile_path = ${q(path.join(dir, 'events.log'))}`,
+        '[network]',
+        'network_backend = "cni"',
+        `cni_plugin_dirs = [${q(cni.binDir)}]`,
+        `network_config_dir = ${q(cni.confDir)}`,
+        '',
+      ].join('\n'),
+    );
     this.env = { ...process.env, CONTAINERS_CONF: conf };
   }
 

@@ -1,10 +1,11 @@
 // Which block of the cluster CIDR(s) a node serves. A node registers under its lease in the same transaction
 // that claims its blocks, so a claimed block always has a live owner in the registry until that owner's lease
 // expires: nodes that start together can no longer mistake each other's fresh claims for a dead node's.
-import type { Logger } from '../../log/logger';
+
 import type { EtcdSession } from '../../etcd/connect';
-import { BLOCKS, type BlockRecord, NODES, type NodeRecord, blockKey, blockOfKey, blockRecordSchema, ipPrefix, nodeKey, parseRecord } from '../../etcd/layout';
+import { BLOCKS, type BlockRecord, blockKey, blockOfKey, blockRecordSchema, ipPrefix, NODES, type NodeRecord, nodeKey, parseRecord } from '../../etcd/layout';
 import { bigIntToIpv6, intToIpv4, ipv4ToInt, ipv6ToBigInt } from '../../ip/ip';
+import type { Logger } from '../../log/logger';
 
 /** The most blocks a cluster CIDR may be cut into: enough for any cluster, and cheap to scan. */
 const MAX_BLOCKS = 1 << 16;
@@ -17,8 +18,10 @@ export function blocksOf(clusterCidr: string, blockPrefix: number): string[] {
   const bits = v6 ? 128 : 32;
   const [min, max] = v6 ? [64, 120] : [8, 28];
   if (!Number.isInteger(prefix) || prefix < 1 || prefix > bits) throw new Error(`${clusterCidr} is not in CIDR form`);
-  if (blockPrefix < Math.max(prefix, min) || blockPrefix > max) throw new Error(`a block prefix of /${blockPrefix} must be between the cluster CIDR's /${prefix} (and /${min}) and /${max}`);
-  if (2 ** (blockPrefix - prefix) > MAX_BLOCKS) throw new Error(`${clusterCidr} cut into /${blockPrefix} blocks makes more than ${MAX_BLOCKS}: use a longer cluster prefix or a shorter block prefix`);
+  if (blockPrefix < Math.max(prefix, min) || blockPrefix > max)
+    throw new Error(`a block prefix of /${blockPrefix} must be between the cluster CIDR's /${prefix} (and /${min}) and /${max}`);
+  if (2 ** (blockPrefix - prefix) > MAX_BLOCKS)
+    throw new Error(`${clusterCidr} cut into /${blockPrefix} blocks makes more than ${MAX_BLOCKS}: use a longer cluster prefix or a shorter block prefix`);
   const host = BigInt(bits - blockPrefix);
   const network = ((v6 ? ipv6ToBigInt(addr) : BigInt(ipv4ToInt(addr))) >> BigInt(bits - prefix)) << BigInt(bits - prefix);
   const text = (n: bigint) => (v6 ? bigIntToIpv6(n) : intToIpv4(Number(n)));
@@ -35,7 +38,11 @@ export type BlockChoice = { block: string; how: 'kept' | 'new' | 'taken-over'; f
 export function chooseBlock(me: string, candidates: string[], owners: Map<string, string>, liveNodes: Set<string>, blocksWithIps: Set<string>): BlockChoice {
   const mine = candidates.find((b) => owners.get(b) === me);
   if (mine) return { block: mine, how: 'kept' };
-  const orphan = candidates.find((b) => owners.has(b) && !liveNodes.has(owners.get(b)!) && !blocksWithIps.has(b));
+  const isOrphan = (b: string) => {
+    const owner = owners.get(b);
+    return owner !== undefined && !liveNodes.has(owner) && !blocksWithIps.has(b);
+  };
+  const orphan = candidates.find(isOrphan);
   if (orphan) return { block: orphan, how: 'taken-over', from: owners.get(orphan) };
   const fresh = candidates.find((b) => !owners.has(b));
   return fresh ? { block: fresh, how: 'new' } : undefined;
@@ -56,17 +63,29 @@ export interface BlockRequest {
  * Claims one block per request (IPv4, and IPv6 in dual stack) and writes the node's registration under
  * `leaseId`, all in one transaction; retries when another node's transaction won a race.
  */
-export async function claimBlocks(etcd: EtcdSession, self: Omit<NodeRecord, 'block' | 'block6'>, requests: BlockRequest[], leaseId: string, log: Logger): Promise<HeldBlock[]> {
+export async function claimBlocks(
+  etcd: EtcdSession,
+  self: Omit<NodeRecord, 'block' | 'block6'>,
+  requests: BlockRequest[],
+  leaseId: string,
+  log: Logger,
+): Promise<HeldBlock[]> {
   const candidates = requests.map((r) => blocksOf(r.clusterCidr, r.blockPrefix));
   const client = etcd.client;
   for (let attempt = 0; attempt < 20; attempt++) {
-    const [blocks, nodes] = await etcd.call('reading blocks and nodes', Promise.all([client.getAll().prefix(BLOCKS).strings(), client.getAll().prefix(NODES).keys()]));
+    const [blocks, nodes] = await etcd.call(
+      'reading blocks and nodes',
+      Promise.all([client.getAll().prefix(BLOCKS).strings(), client.getAll().prefix(NODES).keys()]),
+    );
     const owners = new Map(Object.entries(blocks).map(([k, v]) => [blockOfKey(k), parseRecord(blockRecordSchema, k, v).node]));
     const live = new Set(nodes.map((k) => k.slice(NODES.length)));
     // only a dead owner's block can be taken over, and only if it holds no IP: ask about those alone
     // (listing every IP key would grow with every pod in the cluster)
     const orphans = [...owners].filter(([, node]) => !live.has(node)).map(([block]) => block);
-    const counts = await etcd.call('reading the IPs of dead nodes\' blocks', Promise.all(orphans.map((b) => client.getAll().prefix(ipPrefix(b)).limit(1).keys())));
+    const counts = await etcd.call(
+      "reading the IPs of dead nodes' blocks",
+      Promise.all(orphans.map((b) => client.getAll().prefix(ipPrefix(b)).limit(1).keys())),
+    );
     const withIps = new Set(orphans.filter((_, i) => counts[i].length));
     const choices = candidates.map((c, i) => {
       const choice = chooseBlock(self.name, c, owners, live, withIps);
@@ -77,22 +96,39 @@ export async function claimBlocks(etcd: EtcdSession, self: Omit<NodeRecord, 'blo
     // look again right before the transaction; its comparisons cover the rest (a dead owner would have to
     // register again, in a transaction of its own, before it could allocate anything)
     if (takeovers.length) {
-      const inUse = await etcd.call('reading the IPs of the blocks to take over', Promise.all(takeovers.map((c) => client.getAll().prefix(ipPrefix(c.block)).keys())));
+      const inUse = await etcd.call(
+        'reading the IPs of the blocks to take over',
+        Promise.all(takeovers.map((c) => client.getAll().prefix(ipPrefix(c.block)).keys())),
+      );
       if (inUse.some((keys) => keys.length)) continue;
     }
     const claimedAt = new Date().toISOString();
-    const held: HeldBlock[] = choices.map((c) => ({ block: c.block, record: c.how === 'kept' ? blocks[blockKey(c.block)] : JSON.stringify({ node: self.name, claimedAt } satisfies BlockRecord) }));
+    const held: HeldBlock[] = choices.map((c) => ({
+      block: c.block,
+      record: c.how === 'kept' ? blocks[blockKey(c.block)] : JSON.stringify({ node: self.name, claimedAt } satisfies BlockRecord),
+    }));
     const [first, ...rest] = choices.flatMap((c): [string, 'Create' | 'Value' | 'Version', '==', string | number][] =>
-      c.how === 'new' ? [[blockKey(c.block), 'Create', '==', 0]]
-        : c.how === 'kept' ? [[blockKey(c.block), 'Value', '==', blocks[blockKey(c.block)]]]
-        : [[blockKey(c.block), 'Value', '==', blocks[blockKey(c.block)]], [nodeKey(c.from!), 'Version', '==', 0]]);
+      c.how === 'new'
+        ? [[blockKey(c.block), 'Create', '==', 0]]
+        : c.how === 'kept'
+          ? [[blockKey(c.block), 'Value', '==', blocks[blockKey(c.block)]]]
+          : [
+              [blockKey(c.block), 'Value', '==', blocks[blockKey(c.block)]],
+              [nodeKey(c.from ?? ''), 'Version', '==', 0],
+            ],
+    );
     let txn = client.if(...first);
     for (const cmp of rest) txn = txn.and(...cmp);
     const registration: NodeRecord = { ...self, block: held[0].block, ...(held[1] ? { block6: held[1].block } : {}) };
-    const res = await etcd.call('claiming blocks and registering the node', txn.then(
-      ...choices.flatMap((c, i) => (c.how === 'kept' ? [] : [client.put(blockKey(c.block)).value(held[i].record)])),
-      client.put(nodeKey(self.name)).value(JSON.stringify(registration)).lease(leaseId),
-    ).commit());
+    const res = await etcd.call(
+      'claiming blocks and registering the node',
+      txn
+        .then(
+          ...choices.flatMap((c, i) => (c.how === 'kept' ? [] : [client.put(blockKey(c.block)).value(held[i].record)])),
+          client.put(nodeKey(self.name)).value(JSON.stringify(registration)).lease(leaseId),
+        )
+        .commit(),
+    );
     if (res.succeeded) {
       for (const c of choices) log.info('serving pod block', { block: c.block, how: c.how, from: c.from });
       return held;

@@ -4,10 +4,10 @@
 // release is queued durably in the node's own store and applied when etcd answers.
 import { isIPv6 } from 'node:net';
 import { CniError, ErrorCode } from '../../errors';
-import type { Logger } from '../../log/logger';
 import { type EtcdSession, etcdUnreachable } from '../../etcd/connect';
-import { type IpRecord, blockKey, ipKey, ipPrefix, ipRecordSchema, parseRecord } from '../../etcd/layout';
+import { blockKey, type IpRecord, ipKey, ipPrefix, ipRecordSchema, parseRecord } from '../../etcd/layout';
 import { intToIpv4 } from '../../ip/ip';
+import type { Logger } from '../../log/logger';
 import type { EndpointRow, Store } from '../store';
 import type { HeldBlock } from './blocks';
 
@@ -27,7 +27,15 @@ export class IpClaims {
 
   /** The etcd record of a local row: rebuilt the same at DEL as at ADD, so a release can compare against it. */
   private recordOf(row: EndpointRow): string {
-    return JSON.stringify({ node: this.node, containerId: row.containerId, ifname: row.ifname, netns: row.netns, podName: row.podName, podNamespace: row.podNamespace, createdAt: row.createdAt } satisfies IpRecord);
+    return JSON.stringify({
+      node: this.node,
+      containerId: row.containerId,
+      ifname: row.ifname,
+      netns: row.netns,
+      podName: row.podName,
+      podNamespace: row.podNamespace,
+      createdAt: row.createdAt,
+    } satisfies IpRecord);
   }
 
   /** The keys a record's addresses are claimed under. */
@@ -56,7 +64,10 @@ export class IpClaims {
     for (const h of held) txn = txn.and(blockKey(h.block), 'Value', '==', h.record);
     let succeeded: boolean;
     try {
-      ({ succeeded } = await this.etcd.call(`claiming ${keys.map((k) => k.ip).join(' and ')}`, txn.then(...keys.map((k) => client.put(k.key).value(record))).commit()));
+      ({ succeeded } = await this.etcd.call(
+        `claiming ${keys.map((k) => k.ip).join(' and ')}`,
+        txn.then(...keys.map((k) => client.put(k.key).value(record))).commit(),
+      ));
     } catch (err) {
       throw etcdUnreachable(err);
     }
@@ -74,7 +85,12 @@ export class IpClaims {
   private async requireBlocks(held: HeldBlock[]): Promise<void> {
     for (const h of held) {
       const now = await this.etcd.call(`reading block ${h.block}`, this.etcd.client.get(blockKey(h.block)).string());
-      if (now !== h.record) throw new CniError(ErrorCode.TryAgainLater, `this node cannot allocate: block ${h.block} is no longer its own`, 'restart the netplugin: it claims a free block at start');
+      if (now !== h.record)
+        throw new CniError(
+          ErrorCode.TryAgainLater,
+          `this node cannot allocate: block ${h.block} is no longer its own`,
+          'restart the netplugin: it claims a free block at start',
+        );
     }
   }
 
@@ -97,7 +113,8 @@ export class IpClaims {
           const holder = current === null ? undefined : parseRecord(ipRecordSchema, key, current);
           value = holder?.containerId === r.containerId && holder.ifname === r.ifname ? current : null;
         }
-        if (value !== null) await this.etcd.call(`releasing ${r.ip}`, this.etcd.client.if(key, 'Value', '==', value).then(this.etcd.client.delete().key(key)).commit());
+        if (value !== null)
+          await this.etcd.call(`releasing ${r.ip}`, this.etcd.client.if(key, 'Value', '==', value).then(this.etcd.client.delete().key(key)).commit());
         this.store.dropRelease(r.ip);
         this.log.info('released IP in etcd', { ip: r.ip, containerId: r.containerId });
       }

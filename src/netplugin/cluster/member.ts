@@ -1,7 +1,8 @@
 // A node's membership of the cluster: its lease and registration, the blocks it claimed with them, its IP
 // claims, and the overlay it follows. The daemon joins before it serves and leaves on SIGTERM.
-import type { Logger } from '../../log/logger';
+
 import type { EtcdOptions, EtcdSession } from '../../etcd/connect';
+import type { Logger } from '../../log/logger';
 import type { Overlay } from '../overlay';
 import type { Store } from '../store';
 import { type BlockRequest, claimBlocks } from './blocks';
@@ -41,7 +42,10 @@ export class ClusterMember {
     const registry = new NodeRegistry(etcd, opts.nodeName, opts.leaseTtlSeconds, log, (why) => member?.lose(why));
     try {
       const leaseId = await registry.grant();
-      const requests: BlockRequest[] = [{ clusterCidr: opts.clusterCidr, blockPrefix: opts.blockPrefix }, ...(opts.clusterCidr6 ? [{ clusterCidr: opts.clusterCidr6, blockPrefix: opts.blockPrefix6 }] : [])];
+      const requests: BlockRequest[] = [
+        { clusterCidr: opts.clusterCidr, blockPrefix: opts.blockPrefix },
+        ...(opts.clusterCidr6 ? [{ clusterCidr: opts.clusterCidr6, blockPrefix: opts.blockPrefix6 }] : []),
+      ];
       const self = { name: opts.nodeName, nodeIp: opts.nodeIp, vtepMac };
       registry.held = await claimBlocks(etcd, self, requests, leaseId, log);
       registry.self = { ...self, block: registry.held[0].block, ...(registry.held[1] ? { block6: registry.held[1].block } : {}) };

@@ -3,9 +3,9 @@
 // again whenever it registers (after a lost lease) and at every resync: a node whose block was taken over
 // while its lease had expired stops allocating in it instead of serving it beside its new owner.
 import type { Lease, Watcher } from 'etcd3';
-import type { Logger } from '../../log/logger';
 import type { EtcdSession } from '../../etcd/connect';
-import { NODES, type NodeRecord, blockKey, blockRecordSchema, nodeKey, nodeRecordSchema, parseRecord } from '../../etcd/layout';
+import { blockKey, blockRecordSchema, NODES, type NodeRecord, nodeKey, nodeRecordSchema, parseRecord } from '../../etcd/layout';
+import type { Logger } from '../../log/logger';
 import type { Overlay } from '../overlay';
 import type { HeldBlock } from './blocks';
 
@@ -35,10 +35,11 @@ export class NodeRegistry {
     lease.on('lost', (err) => {
       if (this.closed || lease !== this.lease) return;
       this.log.warn('etcd lease lost; registering again', { error: err.message });
-      const retry = () => void this.registerAgain().catch((e: Error) => {
-        this.log.warn('registering again failed; retrying', { error: e.message });
-        if (!this.closed) setTimeout(retry, 2000).unref();
-      });
+      const retry = () =>
+        void this.registerAgain().catch((e: Error) => {
+          this.log.warn('registering again failed; retrying', { error: e.message });
+          if (!this.closed) setTimeout(retry, 2000).unref();
+        });
       retry();
     });
     this.lease = lease;
@@ -52,7 +53,10 @@ export class NodeRegistry {
     const [first, ...rest] = this.held;
     let txn = client.if(blockKey(first.block), 'Value', '==', first.record);
     for (const h of rest) txn = txn.and(blockKey(h.block), 'Value', '==', h.record);
-    const res = await this.etcd.call('registering the node again', txn.then(client.put(nodeKey(this.name)).value(JSON.stringify(this.self)).lease(leaseId)).commit());
+    const res = await this.etcd.call(
+      'registering the node again',
+      txn.then(client.put(nodeKey(this.name)).value(JSON.stringify(this.self)).lease(leaseId)).commit(),
+    );
     if (res.succeeded) this.log.info('registered again under a new lease', { node: this.name });
     else await this.checkOwnership();
   }
@@ -94,7 +98,10 @@ export class NodeRegistry {
       await this.checkOwnership();
     };
     this.watcher = await this.etcd.call('watching nodes', this.etcd.client.watch().prefix(NODES).create());
-    this.watcher.on('put', (kv) => void onPut(kv.key.toString(), kv.value.toString()).catch((err: Error) => this.log.warn('a node record was refused', { error: err.message })));
+    this.watcher.on(
+      'put',
+      (kv) => void onPut(kv.key.toString(), kv.value.toString()).catch((err: Error) => this.log.warn('a node record was refused', { error: err.message })),
+    );
     this.watcher.on('delete', (kv) => void onGone(kv.key.toString().slice(NODES.length)));
     this.watcher.on('error', (err) => this.log.warn('etcd watch error', { error: err.message }));
     await resync();
