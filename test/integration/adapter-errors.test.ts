@@ -32,26 +32,11 @@ describe('integration: the adapter refuses bad input and changes nothing', () =>
     };
   }
 
+  const without = (env: Record<string, string>, key: string) => Object.fromEntries(Object.entries(env).filter(([k]) => k !== key));
   const cases: { name: string; code: number; env?: (id: string) => Record<string, string>; stdin?: string | object }[] = [
     { name: 'malformed JSON', code: ErrorCode.Decode, stdin: '{"cniVersion": "1.0.0", "name": ' },
-    {
-      name: 'missing CNI_CONTAINERID',
-      code: ErrorCode.InvalidEnv,
-      env: (id) => {
-        const e = cniEnv('ADD', id, pod.path);
-        delete (e as any).CNI_CONTAINERID;
-        return e;
-      },
-    },
-    {
-      name: 'missing CNI_COMMAND',
-      code: ErrorCode.InvalidEnv,
-      env: (id) => {
-        const e = cniEnv('ADD', id, pod.path);
-        delete (e as any).CNI_COMMAND;
-        return e;
-      },
-    },
+    { name: 'missing CNI_CONTAINERID', code: ErrorCode.InvalidEnv, env: (id) => without(cniEnv('ADD', id, pod.path), 'CNI_CONTAINERID') },
+    { name: 'missing CNI_COMMAND', code: ErrorCode.InvalidEnv, env: (id) => without(cniEnv('ADD', id, pod.path), 'CNI_COMMAND') },
     { name: 'unknown command', code: ErrorCode.InvalidEnv, env: (id) => cniEnv('FROB', id, pod.path) },
     { name: 'cniVersion 9.9.9', code: ErrorCode.IncompatibleVersion, stdin: { cniVersion: '9.9.9', name: 'x', type: 'contivk8s' } },
     { name: 'CNI_NETNS=/etc/passwd', code: ErrorCode.InvalidEnv, env: (id) => cniEnv('ADD', id, '/etc/passwd') },

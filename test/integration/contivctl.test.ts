@@ -25,6 +25,33 @@ function contivctl(args: string[], wrap: string[] = []): { status: number; json:
 
 const inodeOf = (p: string) => fs.statSync(p).ino;
 
+/**
+ * A live pod (the netplugin gives it an address) and the seed of a leak: a namespace kept only by a bind mount
+ * at `mountFile` after its only process died, holding the same address.
+ */
+async function seedLeak(np: TestNetplugin, id: string, mountFile: string, made: TestNetns[]) {
+  const pod = await processNetns();
+  made.push(pod);
+  const add = await runAdapter(cniEnv('ADD', id, pod.path), np.conf);
+  expect(add.status, add.stdout).to.equal(0);
+  const ip: string = add.json.ips[0].address.split('/')[0];
+  const doomed = await processNetns();
+  made.push(doomed);
+  fs.writeFileSync(mountFile, '');
+  sh('mount', ['--bind', doomed.path, mountFile]);
+  const leakedInode = inodeOf(mountFile);
+  for (const cmd of [
+    ['link', 'add', 'seed0', 'type', 'veth', 'peer', 'name', 'seed1'],
+    ['addr', 'add', `${ip}/24`, 'dev', 'seed0'],
+    ['link', 'set', 'seed0', 'up'],
+  ]) {
+    sh('nsenter', [`--net=${mountFile}`, '--', 'ip', ...cmd]);
+  }
+  doomed.remove();
+  await waitFor('the seeded namespace to lose its process', () => !fs.existsSync(`/proc/${doomed.pid}`));
+  return { pod, ip, veth: add.json.interfaces[0].name as string, leakedInode };
+}
+
 describe('integration: contivctl doctor', () => {
   const started: TestNetplugin[] = [];
   const check = (checks: Check[], name: string) => checks.find((c) => c.name === name)!;
@@ -147,28 +174,7 @@ describe('integration: contivctl leaks', () => {
   });
 
   it("finds a bind-mounted dead namespace holding a live pod's IP, a dead allocation and an orphan veth; --fix removes only those", async () => {
-    // a live pod: the netplugin gives it the first address
-    const pod = await processNetns();
-    made.push(pod);
-    const add = await runAdapter(cniEnv('ADD', 'live-pod', pod.path), np.conf);
-    expect(add.status, add.stdout).to.equal(0);
-    const ip = add.json.ips[0].address.split('/')[0];
-
-    // the seed: a namespace kept by a bind mount after its only process died, holding the same IP
-    const doomed = await processNetns();
-    made.push(doomed);
-    fs.writeFileSync(mountFile, '');
-    sh('mount', ['--bind', doomed.path, mountFile]);
-    const leakedInode = inodeOf(mountFile);
-    for (const cmd of [
-      ['link', 'add', 'seed0', 'type', 'veth', 'peer', 'name', 'seed1'],
-      ['addr', 'add', `${ip}/24`, 'dev', 'seed0'],
-      ['link', 'set', 'seed0', 'up'],
-    ]) {
-      sh('nsenter', [`--net=${mountFile}`, '--', 'ip', ...cmd]);
-    }
-    doomed.remove();
-    await waitFor('the seeded namespace to lose its process', () => !fs.existsSync(`/proc/${doomed.pid}`));
+    const { pod, ip, leakedInode } = await seedLeak(np, 'live-pod', mountFile, made);
 
     // not ours: an `ip netns add` namespace with no process and no address of our subnet
     const decoy = namedNetns();
@@ -225,27 +231,7 @@ describe('integration: contivctl leaks with the netplugin down', () => {
   });
 
   it('still reports the bind-mounted dead namespace, the duplicate IP and our veths, says allocations were not checked, and --fix refuses', async () => {
-    const pod = await processNetns();
-    made.push(pod);
-    const add = await runAdapter(cniEnv('ADD', 'while-down', pod.path), np.conf);
-    expect(add.status, add.stdout).to.equal(0);
-    const ip = add.json.ips[0].address.split('/')[0];
-    const veth = add.json.interfaces[0].name;
-    // a namespace kept only by a bind mount, holding the live pod's IP
-    const doomed = await processNetns();
-    made.push(doomed);
-    fs.writeFileSync(mountFile, '');
-    sh('mount', ['--bind', doomed.path, mountFile]);
-    const leakedInode = inodeOf(mountFile);
-    for (const cmd of [
-      ['link', 'add', 'seed0', 'type', 'veth', 'peer', 'name', 'seed1'],
-      ['addr', 'add', `${ip}/24`, 'dev', 'seed0'],
-      ['link', 'set', 'seed0', 'up'],
-    ]) {
-      sh('nsenter', [`--net=${mountFile}`, '--', 'ip', ...cmd]);
-    }
-    doomed.remove();
-    await waitFor('the seeded namespace to lose its process', () => !fs.existsSync(`/proc/${doomed.pid}`));
+    const { ip, veth, leakedInode } = await seedLeak(np, 'while-down', mountFile, made);
     await np.stop('SIGKILL');
 
     const r = contivctl(['leaks', '--socket', np.socket, '--bridge', np.bridge]);
