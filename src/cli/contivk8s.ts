@@ -19,7 +19,7 @@ import { procNetnsPath, runtimeConvention } from '../netns/path';
 declare const Bun: { stdin: { stream(): ReadableStream<Uint8Array> } };
 
 /** Failures are logged even without a logFile in the config (or with no config at all): here, unless overridden. */
-export const DEFAULT_ERROR_LOG = '/var/log/contiv/contivk8s.log';
+const DEFAULT_ERROR_LOG = '/var/log/contiv/contivk8s.log';
 /** Time left after the timeout for the error to be written before the deadline ends the process. */
 const DEADLINE_MARGIN_MS = 250;
 /** A network configuration is a few KiB; more is refused rather than read into memory. */

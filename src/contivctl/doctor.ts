@@ -33,7 +33,7 @@ const fail = (name: string, detail: string, fix: string): Check => ({ name, stat
  * The host PID of the process holding the listening unix socket at `socket` (found by socket inode), and
  * how many processes' fd tables were unreadable (reading another process's fds needs CAP_SYS_PTRACE).
  */
-export function socketOwnerPid(socket: string): { pid?: number; denied: number } {
+function socketOwnerPid(socket: string): { pid?: number; denied: number } {
   const line = fs
     .readFileSync('/proc/net/unix', 'utf8')
     .split('\n')

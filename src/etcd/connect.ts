@@ -9,7 +9,7 @@ import { Etcd3 } from 'etcd3';
 import { CniError, ErrorCode } from '../errors';
 
 /** An etcd call that takes longer is treated as etcd being unreachable. */
-export const ETCD_TIMEOUT_MS = 3000;
+const ETCD_TIMEOUT_MS = 3000;
 /**
  * One attempt on one member: a call to a member that just died waited ~7 s here before the client gave up
  * on it. Past this deadline the client retries on the next member (the deadline error is recoverable), so a

@@ -6,7 +6,7 @@
 // CIDRs in keys have '-' for '/' (10.244.3.0-24, fd00:244:0:3::-64).
 import * as z from 'zod/mini';
 
-export const PREFIX = '/contiv/';
+const PREFIX = '/contiv/';
 export const NODES = `${PREFIX}nodes/`;
 export const BLOCKS = `${PREFIX}blocks/`;
 export const IPS = `${PREFIX}ips/`;

@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
-export const LEVELS = { error: 0, warn: 1, info: 2, debug: 3 } as const;
+const LEVELS = { error: 0, warn: 1, info: 2, debug: 3 } as const;
 export type Level = keyof typeof LEVELS;
 
 // (both runtimes add O_CLOEXEC to every open)

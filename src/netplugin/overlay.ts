@@ -20,7 +20,7 @@ export interface OverlayConfig {
 }
 
 /** The VTEP address of a block: its network address, as flannel uses x.y.z.0/32 (and the IPv6 block's, /128). */
-export const vtepAddress = (block: string) => (block.includes(':') ? bigIntToIpv6(parseCidr6(block).network) : intToIpv4(parseCidr4(block).network));
+const vtepAddress = (block: string) => (block.includes(':') ? bigIntToIpv6(parseCidr6(block).network) : intToIpv4(parseCidr4(block).network));
 
 /** The underlay device holding `nodeIp`, and its MTU. */
 export async function underlayOf(nodeIp: string): Promise<{ ifname: string; mtu: number }> {
