@@ -8,7 +8,6 @@ import {
   blockRecordSchema,
   IPS,
   type IpRecord,
-  ipPrefix,
   ipRecordSchema,
   NODES,
   type NodeRecord,
@@ -32,15 +31,12 @@ export async function readCluster(etcd: EtcdSession): Promise<ClusterView> {
   );
   const nodeList = Object.entries(nodes).map(([k, v]) => parseRecord(nodeRecordSchema, k, v));
   const ipList = Object.entries(ips).map(([k, v]) => ({ ...splitIpKey(k), ...parseRecord(ipRecordSchema, k, v) }));
+  const ipsPerBlock = new Map<string, number>();
+  for (const { block } of ipList) ipsPerBlock.set(block, (ipsPerBlock.get(block) ?? 0) + 1);
   const blockList = Object.entries(blocks).map(([k, v]) => {
     const block = blockOfKey(k);
     const rec = parseRecord(blockRecordSchema, k, v);
-    return {
-      block,
-      ...rec,
-      ips: Object.keys(ips).filter((ik) => ik.startsWith(ipPrefix(block))).length,
-      ownerAlive: nodeList.some((n) => n.name === rec.node),
-    };
+    return { block, ...rec, ips: ipsPerBlock.get(block) ?? 0, ownerAlive: nodeList.some((n) => n.name === rec.node) };
   });
   return { nodes: nodeList, blocks: blockList, ips: ipList };
 }
@@ -87,7 +83,13 @@ export async function removeNode(etcd: EtcdSession, plan: RemovalPlan): Promise<
   for (const item of [...plan.ips, ...plan.blocks]) {
     const res = await etcd.call(
       `deleting ${item.key}`,
-      c.if(item.key, 'Value', '==', item.value).and(nodeKey(plan.node), 'Version', '==', 0).then(c.delete().key(item.key)).commit(),
+      etcd
+        .ifAll([
+          [item.key, 'Value', '==', item.value],
+          [nodeKey(plan.node), 'Version', '==', 0],
+        ])
+        .then(c.delete().key(item.key))
+        .commit(),
     );
     (res.succeeded ? deleted : skipped).push(item.key);
   }

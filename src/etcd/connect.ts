@@ -5,7 +5,7 @@
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import type * as tls from 'node:tls';
-import { Etcd3 } from 'etcd3';
+import { type ComparatorBuilder, Etcd3 } from 'etcd3';
 import { CniError, ErrorCode } from '../errors';
 
 /** An etcd call that takes longer is treated as etcd being unreachable. */
@@ -89,6 +89,9 @@ function describeFailure(what: string, err: Error): Error {
   return new Error(`${what}: ${m.split(' Resolution note')[0]}${hint}`);
 }
 
+/** One comparison of a transaction, as etcd3's `if` and `and` take it. */
+export type Comparison = [key: string, target: 'Create' | 'Value' | 'Version', cmp: '==', value: string | number];
+
 /** One client and every call made through it: each bounded in time, and counted when asked (for /metrics). */
 export class EtcdSession {
   constructor(
@@ -96,6 +99,13 @@ export class EtcdSession {
     readonly endpoints: string[],
     private readonly onCall?: () => void,
   ) {}
+
+  /** A transaction whose operations apply only if every comparison holds. */
+  ifAll([first, ...rest]: Comparison[]): ComparatorBuilder {
+    const txn = this.client.if(...first);
+    for (const c of rest) txn.and(...c);
+    return txn;
+  }
 
   call<T>(what: string, request: Promise<T>): Promise<T> {
     this.onCall?.();

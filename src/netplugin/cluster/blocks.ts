@@ -2,7 +2,7 @@
 // that claims its blocks, so a claimed block always has a live owner in the registry until that owner's lease
 // expires: nodes that start together can no longer mistake each other's fresh claims for a dead node's.
 
-import type { EtcdSession } from '../../etcd/connect';
+import type { Comparison, EtcdSession } from '../../etcd/connect';
 import { BLOCKS, type BlockRecord, blockKey, blockOfKey, blockRecordSchema, ipPrefix, NODES, type NodeRecord, nodeKey, parseRecord } from '../../etcd/layout';
 import { bigIntToIpv6, intToIpv4, ipv4ToInt, ipv6ToBigInt } from '../../ip/ip';
 import type { Logger } from '../../log/logger';
@@ -54,6 +54,9 @@ export interface HeldBlock {
   record: string;
 }
 
+/** The comparisons that hold while every one of `held` is still as this node claimed it. */
+export const stillHeld = (held: HeldBlock[]): Comparison[] => held.map((h) => [blockKey(h.block), 'Value', '==', h.record]);
+
 export interface BlockRequest {
   clusterCidr: string;
   blockPrefix: number;
@@ -61,7 +64,8 @@ export interface BlockRequest {
 
 /**
  * Claims one block per request (IPv4, and IPv6 in dual stack) and writes the node's registration under
- * `leaseId`, all in one transaction; retries when another node's transaction won a race.
+ * `leaseId`, all in one transaction; retries when another node's transaction won a race. Returns the blocks
+ * and the registration as written.
  */
 export async function claimBlocks(
   etcd: EtcdSession,
@@ -69,7 +73,7 @@ export async function claimBlocks(
   requests: BlockRequest[],
   leaseId: string,
   log: Logger,
-): Promise<HeldBlock[]> {
+): Promise<{ held: HeldBlock[]; registration: NodeRecord }> {
   const candidates = requests.map((r) => blocksOf(r.clusterCidr, r.blockPrefix));
   const client = etcd.client;
   for (let attempt = 0; attempt < 20; attempt++) {
@@ -107,7 +111,7 @@ export async function claimBlocks(
       block: c.block,
       record: c.how === 'kept' ? blocks[blockKey(c.block)] : JSON.stringify({ node: self.name, claimedAt } satisfies BlockRecord),
     }));
-    const [first, ...rest] = choices.flatMap((c): [string, 'Create' | 'Value' | 'Version', '==', string | number][] =>
+    const comparisons = choices.flatMap((c): Comparison[] =>
       c.how === 'new'
         ? [[blockKey(c.block), 'Create', '==', 0]]
         : c.how === 'kept'
@@ -117,12 +121,11 @@ export async function claimBlocks(
               [nodeKey(c.from ?? ''), 'Version', '==', 0],
             ],
     );
-    let txn = client.if(...first);
-    for (const cmp of rest) txn = txn.and(...cmp);
     const registration: NodeRecord = { ...self, block: held[0].block, ...(held[1] ? { block6: held[1].block } : {}) };
     const res = await etcd.call(
       'claiming blocks and registering the node',
-      txn
+      etcd
+        .ifAll(comparisons)
         .then(
           ...choices.flatMap((c, i) => (c.how === 'kept' ? [] : [client.put(blockKey(c.block)).value(held[i].record)])),
           client.put(nodeKey(self.name)).value(JSON.stringify(registration)).lease(leaseId),
@@ -131,7 +134,7 @@ export async function claimBlocks(
     );
     if (res.succeeded) {
       for (const c of choices) log.info('serving pod block', { block: c.block, how: c.how, from: c.from });
-      return held;
+      return { held, registration };
     }
   }
   throw new Error('could not claim a block: too many concurrent claims');

@@ -4,12 +4,23 @@
 // release is queued durably in the node's own store and applied when etcd answers.
 import { isIPv6 } from 'node:net';
 import { CniError, ErrorCode } from '../../errors';
-import { type EtcdSession, etcdUnreachable } from '../../etcd/connect';
-import { blockKey, type IpRecord, ipKey, ipPrefix, ipRecordSchema, parseRecord } from '../../etcd/layout';
+import { type Comparison, type EtcdSession, etcdUnreachable } from '../../etcd/connect';
+import { type IpRecord, ipKey, ipPrefix, ipRecordSchema, parseRecord } from '../../etcd/layout';
 import { intToIpv4 } from '../../ip/ip';
 import type { Logger } from '../../log/logger';
 import type { EndpointRow, Store } from '../store';
-import type { HeldBlock } from './blocks';
+import { type HeldBlock, stillHeld } from './blocks';
+
+/** Whether this node's blocks are still its own (the registry keeps track). */
+export interface BlockOwnership {
+  /** Why this node may not allocate any more (its block was taken over), or undefined. */
+  lostWhy(): string | undefined;
+  /** Reads the blocks again: undefined while they are this node's, else why not. */
+  check(): Promise<string | undefined>;
+}
+
+const cannotAllocate = (why: string) =>
+  new CniError(ErrorCode.TryAgainLater, `this node cannot allocate: ${why}`, 'restart the netplugin: it claims a free block at start');
 
 export class IpClaims {
   private draining = false;
@@ -21,8 +32,7 @@ export class IpClaims {
     private readonly v4: HeldBlock,
     private readonly v6: HeldBlock | undefined,
     private readonly log: Logger,
-    /** Why this node may not allocate any more (its block was taken over), or undefined. */
-    private readonly lost: () => string | undefined,
+    private readonly ownership: BlockOwnership,
   ) {}
 
   /** The etcd record of a local row: rebuilt the same at DEL as at ADD, so a release can compare against it. */
@@ -44,54 +54,49 @@ export class IpClaims {
     return [{ key: ipKey(this.v4.block, ip4), ip: ip4 }, ...(row.ipv6 && this.v6 ? [{ key: ipKey(this.v6.block, row.ipv6), ip: row.ipv6 }] : [])];
   }
 
-  private refuseIfLost(): void {
-    const why = this.lost();
-    if (why) throw new CniError(ErrorCode.TryAgainLater, `this node cannot allocate: ${why}`, 'restart the netplugin: it claims a free block at start');
-  }
-
   /**
    * Creates the record's IP keys (v4 and v6) if absent, while the blocks are still this node's.
    * false: an earlier attachment holds one of them (try the next addresses). Throws code 11.
    */
   async claim(row: EndpointRow): Promise<boolean> {
-    this.refuseIfLost();
+    const lost = this.ownership.lostWhy();
+    if (lost) throw cannotAllocate(lost);
     const record = this.recordOf(row);
     const keys = this.keysOf(row);
-    const held = [this.v4, ...(this.v6 ? [this.v6] : [])];
     const client = this.etcd.client;
-    let txn = client.if(keys[0].key, 'Create', '==', 0);
-    for (const k of keys.slice(1)) txn = txn.and(k.key, 'Create', '==', 0);
-    for (const h of held) txn = txn.and(blockKey(h.block), 'Value', '==', h.record);
     let succeeded: boolean;
     try {
       ({ succeeded } = await this.etcd.call(
         `claiming ${keys.map((k) => k.ip).join(' and ')}`,
-        txn.then(...keys.map((k) => client.put(k.key).value(record))).commit(),
+        this.etcd
+          .ifAll([...keys.map((k): Comparison => [k.key, 'Create', '==', 0]), ...stillHeld([this.v4, ...(this.v6 ? [this.v6] : [])])])
+          .then(...keys.map((k) => client.put(k.key).value(record)))
+          .commit(),
       ));
     } catch (err) {
       throw etcdUnreachable(err);
     }
     if (succeeded) return true;
     // was it the address, or the block?
+    let why: string | undefined;
     try {
-      await this.requireBlocks(held);
+      why = await this.ownership.check();
     } catch (err) {
-      if (err instanceof CniError) throw err;
       throw etcdUnreachable(err);
     }
+    if (why) throw cannotAllocate(why);
     return false;
   }
 
-  private async requireBlocks(held: HeldBlock[]): Promise<void> {
-    for (const h of held) {
-      const now = await this.etcd.call(`reading block ${h.block}`, this.etcd.client.get(blockKey(h.block)).string());
-      if (now !== h.record)
-        throw new CniError(
-          ErrorCode.TryAgainLater,
-          `this node cannot allocate: block ${h.block} is no longer its own`,
-          'restart the netplugin: it claims a free block at start',
-        );
-    }
+  /** Deletes `key` if it still holds `value`. */
+  private deleteIfStill(what: string, key: string, value: string): Promise<unknown> {
+    return this.etcd.call(
+      what,
+      this.etcd
+        .ifAll([[key, 'Value', '==', value]])
+        .then(this.etcd.client.delete().key(key))
+        .commit(),
+    );
   }
 
   /** Queues the record's releases durably, then tries to apply them: a DEL never waits for etcd. */
@@ -113,8 +118,7 @@ export class IpClaims {
           const holder = current === null ? undefined : parseRecord(ipRecordSchema, key, current);
           value = holder?.containerId === r.containerId && holder.ifname === r.ifname ? current : null;
         }
-        if (value !== null)
-          await this.etcd.call(`releasing ${r.ip}`, this.etcd.client.if(key, 'Value', '==', value).then(this.etcd.client.delete().key(key)).commit());
+        if (value !== null) await this.deleteIfStill(`releasing ${r.ip}`, key, value);
         this.store.dropRelease(r.ip);
         this.log.info('released IP in etcd', { ip: r.ip, containerId: r.containerId });
       }
@@ -135,7 +139,7 @@ export class IpClaims {
       for (const [key, value] of Object.entries(keys)) {
         const ip = key.slice(ipPrefix(h.block).length);
         if (parseRecord(ipRecordSchema, key, value).node !== this.node || known.has(ip) || queued.has(ip)) continue;
-        await this.etcd.call(`freeing ${ip}`, this.etcd.client.if(key, 'Value', '==', value).then(this.etcd.client.delete().key(key)).commit());
+        await this.deleteIfStill(`freeing ${ip}`, key, value);
         freed.push(ip);
       }
     }

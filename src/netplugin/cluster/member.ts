@@ -33,7 +33,10 @@ export class ClusterMember {
     private readonly log: Logger,
   ) {
     const [v4, v6] = registry.held;
-    this.claims = new IpClaims(etcd, store, opts.nodeName, v4, v6, log, () => this.lostWhy);
+    this.claims = new IpClaims(etcd, store, opts.nodeName, v4, v6, log, {
+      lostWhy: () => this.lostWhy,
+      check: () => registry.checkOwnership(),
+    });
   }
 
   /** Registers under a new lease and claims this node's blocks in one transaction (see blocks.ts). */
@@ -47,8 +50,7 @@ export class ClusterMember {
         ...(opts.clusterCidr6 ? [{ clusterCidr: opts.clusterCidr6, blockPrefix: opts.blockPrefix6 }] : []),
       ];
       const self = { name: opts.nodeName, nodeIp: opts.nodeIp, vtepMac };
-      registry.held = await claimBlocks(etcd, self, requests, leaseId, log);
-      registry.self = { ...self, block: registry.held[0].block, ...(registry.held[1] ? { block6: registry.held[1].block } : {}) };
+      ({ held: registry.held, registration: registry.self } = await claimBlocks(etcd, self, requests, leaseId, log));
     } catch (err) {
       await registry.close();
       throw err;

@@ -7,7 +7,7 @@ import type { EtcdSession } from '../../etcd/connect';
 import { blockKey, blockRecordSchema, NODES, type NodeRecord, nodeKey, nodeRecordSchema, parseRecord } from '../../etcd/layout';
 import type { Logger } from '../../log/logger';
 import type { Overlay } from '../overlay';
-import type { HeldBlock } from './blocks';
+import { type HeldBlock, stillHeld } from './blocks';
 
 /** A missed watch event is repaired within one period. */
 export const RESYNC_MS = 15_000;
@@ -25,7 +25,7 @@ export class NodeRegistry {
     private readonly name: string,
     private readonly leaseTtlSeconds: number,
     private readonly log: Logger,
-    /** Called once ownership of a held block is found lost. */
+    /** Called whenever ownership of a held block is found lost. */
     private readonly onLost: (why: string) => void,
   ) {}
 
@@ -49,29 +49,29 @@ export class NodeRegistry {
   /** After a lost lease: the registration comes back only with every held block still this node's, in one transaction. */
   private async registerAgain(): Promise<void> {
     const leaseId = await this.grant();
-    const client = this.etcd.client;
-    const [first, ...rest] = this.held;
-    let txn = client.if(blockKey(first.block), 'Value', '==', first.record);
-    for (const h of rest) txn = txn.and(blockKey(h.block), 'Value', '==', h.record);
     const res = await this.etcd.call(
       'registering the node again',
-      txn.then(client.put(nodeKey(this.name)).value(JSON.stringify(this.self)).lease(leaseId)).commit(),
+      this.etcd
+        .ifAll(stillHeld(this.held))
+        .then(this.etcd.client.put(nodeKey(this.name)).value(JSON.stringify(this.self)).lease(leaseId))
+        .commit(),
     );
     if (res.succeeded) this.log.info('registered again under a new lease', { node: this.name });
     else await this.checkOwnership();
   }
 
-  /** True while every held block's record is as this node wrote it; else reports who holds it now. */
-  async checkOwnership(): Promise<boolean> {
+  /** Re-reads the held blocks: undefined while each record is as this node wrote it; else why it is lost (told to onLost too). */
+  async checkOwnership(): Promise<string | undefined> {
     for (const h of this.held) {
       const now = await this.etcd.call(`reading block ${h.block}`, this.etcd.client.get(blockKey(h.block)).string());
       if (now !== h.record) {
         const owner = now === null ? 'nobody (it was removed)' : parseRecord(blockRecordSchema, blockKey(h.block), now).node;
-        this.onLost(`block ${h.block} now belongs to ${owner}: it was taken over while this node's lease had expired`);
-        return false;
+        const why = `block ${h.block} now belongs to ${owner}: it was taken over while this node's lease had expired`;
+        this.onLost(why);
+        return why;
       }
     }
-    return true;
+    return undefined;
   }
 
   /** Programs the overlay from the registry: a watch, plus a resync every RESYNC_MS that also checks ownership. */
