@@ -1,5 +1,6 @@
 // The picture of a bench run: per-exec latency distributions, one panel per operation, one row per program.
 // Every sample is a dot; the box spans p25..p75 with the median as a bar. Plain SVG, no dependencies.
+import { quantile } from './bench-stats';
 
 export interface Series {
   label: string;
@@ -20,10 +21,6 @@ const TITLE = 26;
 const AXIS = 34;
 
 const escapeXml = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
-
-function quantile(sorted: number[], q: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))];
-}
 
 /** A round upper bound for the axis and its tick step. */
 function axis(max: number): { top: number; step: number } {

@@ -22,20 +22,14 @@ import { RESYNC_MS } from '../src/netplugin/cluster/registry';
 import { CLUSTER_CIDR, CLUSTER_CIDR6, TestCluster, type TestNode } from '../testbed/cluster';
 import { TestNetplugin } from '../testbed/netplugin';
 import { processNetns, ROOT, sh } from '../testbed/sys';
+import { metric, round, say, stats } from './bench-stats';
 
 const SIZES = (process.env.BENCH_CLUSTER_SIZES ?? '50,100').split(',').map(Number);
 const PODS = Number(process.env.BENCH_CLUSTER_PODS ?? 110);
 const IDLE_S = Number(process.env.BENCH_CLUSTER_IDLE_S ?? 30);
 const CYCLES = Number(process.env.BENCH_CLUSTER_CYCLES ?? 300);
 const CONVERGENCE_RUNS = 10;
-const say = (s = '') => process.stdout.write(`${s}\n`);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const round = (x: number, d = 2) => Math.round(x * 10 ** d) / 10 ** d;
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return round(s[Math.floor(s.length / 2)]);
-}
-const p90 = (xs: number[]) => round([...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.ceil(0.9 * xs.length) - 1)]);
 
 /** Simulated nodes: what a netplugin writes, without the kernel side. Their underlay IPs carry no traffic. */
 class Simulator {
@@ -121,7 +115,6 @@ const cpuTicks = (pid: number) => {
   const f = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
   return Number(f[11]) + Number(f[12]); // utime + stime, in clock ticks (100/s)
 };
-const metric = (text: string, name: string) => Number(new RegExp(`^${name} ([0-9.e+]+)`, 'm').exec(text)?.[1] ?? 0);
 
 async function routeConvergence(sim: Simulator, node: TestNode, runs: number): Promise<number[]> {
   const ms: number[] = [];
@@ -203,7 +196,7 @@ async function main(): Promise<void> {
       sizes.push({
         nodes: size + 1,
         ipKeys: keys,
-        routeConvergenceMs: { median: median(convergence), p90: p90(convergence), samples: convergence.map((x) => round(x)) },
+        routeConvergenceMs: { ...stats(convergence), samples: convergence.map((x) => round(x)) },
         idle,
         registrationS: round(registeredS, 1),
       });
@@ -212,6 +205,7 @@ async function main(): Promise<void> {
     const clusterAdd = await addLatency(node.np.client, CYCLES);
     const embeddedAdd = await addLatency(embedded.client, CYCLES);
     const largest = sizes[sizes.length - 1];
+    const [addCluster, addEmbedded] = [stats(clusterAdd), stats(embeddedAdd)];
     const results = {
       date: started.toISOString(),
       machine: { cpus: os.cpus().length, model: os.cpus()[0].model, kernel: os.release(), node: process.version },
@@ -220,9 +214,9 @@ async function main(): Promise<void> {
         `BENCH_CLUSTER_CYCLES=${CYCLES})`,
       sizes,
       addOverSocketMs: {
-        cluster: { median: median(clusterAdd), p90: p90(clusterAdd) },
-        embedded: { median: median(embeddedAdd), p90: p90(embeddedAdd) },
-        ratio: round(median(clusterAdd) / median(embeddedAdd)),
+        cluster: addCluster,
+        embedded: addEmbedded,
+        ratio: round(addCluster.median / addEmbedded.median),
       },
     };
     const targets = [

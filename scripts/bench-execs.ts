@@ -2,6 +2,8 @@
 // and VERSION in a fresh namespace, and the bare runtimes, interleaved round by round so the machine's noise
 // falls on all alike. Bun's spawnSync reports each child's own CPU time (µs) and peak RSS, which node's
 // does not. Reads the plan as JSON on stdin, writes every sample as JSON on stdout.
+import { cniEnv } from '../testbed/adapter';
+
 declare const Bun: {
   spawnSync(
     argv: string[],
@@ -51,14 +53,7 @@ async function main(): Promise<void> {
     for (const p of plan.plugins) {
       const netns = `cni-bench-${process.pid}-${i}`;
       Bun.spawnSync(['ip', 'netns', 'add', netns], { env: plan.baseEnv });
-      const env = (command: string) => ({
-        ...plan.baseEnv,
-        ...p.env,
-        CNI_COMMAND: command,
-        CNI_CONTAINERID: `bench-${i}`,
-        CNI_NETNS: `/var/run/netns/${netns}`,
-        CNI_IFNAME: 'eth0',
-      });
+      const env = (command: string) => ({ ...plan.baseEnv, ...cniEnv(command, `bench-${i}`, `/var/run/netns/${netns}`, p.env) });
       const conf = JSON.stringify(p.conf);
       const add = exec([p.exec], env('ADD'), conf);
       record(p.name, 'ADD', add.sample);

@@ -21,6 +21,7 @@ import { TestNetplugin } from '../testbed/netplugin';
 import { BIN, namedNetns, processNetns, ROOT, uniq } from '../testbed/sys';
 import { latencyChart } from './bench-chart';
 import type { ExecPlan, ExecSample, ExecSamples } from './bench-execs';
+import { metric, round, type Stats, say, stats } from './bench-stats';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 30);
 const CONCURRENT = Number(process.env.BENCH_CONCURRENT ?? 100);
@@ -28,19 +29,6 @@ const CYCLES = Number(process.env.BENCH_CYCLES ?? 2000);
 const GO_PLUGINS = '/usr/lib/cni';
 const BUN = path.join(ROOT, 'node_modules/@oven/bun-linux-x64/bin/bun');
 const COMMANDS = ['ADD', 'CHECK', 'DEL', 'VERSION'] as const;
-const say = (s = '') => process.stdout.write(`${s}\n`);
-
-interface Stats {
-  median: number;
-  p90: number;
-  n: number;
-}
-function stats(xs: number[]): Stats {
-  const s = [...xs].sort((a, b) => a - b);
-  const at = (q: number) => s[Math.min(s.length - 1, Math.ceil(q * s.length) - 1)];
-  return { median: round(at(0.5)), p90: round(at(0.9)), n: s.length };
-}
-const round = (x: number, d = 2) => Math.round(x * 10 ** d) / 10 ** d;
 
 interface Plugin {
   name: string;
@@ -113,8 +101,6 @@ async function concurrent(p: Plugin): Promise<{ addWallMs: number; delWallMs: nu
 }
 
 const vmRssKiB = (pid: number) => Number(/^VmRSS:\s+(\d+)/m.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))![1]);
-
-const metric = (text: string, name: string) => Number(new RegExp(`^${name}(?:\\{[^}]*\\})? ([0-9.e+]+)`, 'm').exec(text)?.[1]);
 
 /**
  * The daemon alone, over its socket (the adapter's exec is not the subject): its own ADD time, and its RSS
