@@ -51,6 +51,11 @@ function fileKind(st: fs.Stats): string {
   return 'not a regular file';
 }
 
+/** nsfs files (and the /proc links to them) are regular files: anything else is refused by what it is. */
+function requireRegularFile(path: string, st: fs.Stats): void {
+  if (!st.isFile()) throw new CniError(ErrorCode.InvalidEnv, `${path} is not a namespace file: it is ${fileKind(st)}`, NOT_NSFS_HINT);
+}
+
 function accessError(err: unknown, path: string, pid: number | undefined, whoSees: string): CniError {
   const e = err as NodeJS.ErrnoException;
   if (e.code === 'ENOENT' && pid !== undefined && !fs.existsSync(`/proc/${pid}`)) return missingProcessMessage(path, pid, whoSees);
@@ -81,8 +86,7 @@ export function openNetns(path: string, whoSees = 'this process'): NetnsHandle {
   const pid = form.kind === 'proc-pid' || form.kind === 'proc-task' ? form.pid : undefined;
   let fd: number;
   try {
-    const st = fs.statSync(path);
-    if (!st.isFile()) throw new CniError(ErrorCode.InvalidEnv, `${path} is not a namespace file: it is ${fileKind(st)}`, NOT_NSFS_HINT);
+    requireRegularFile(path, fs.statSync(path));
     fd = fs.openSync(path, OPEN_FLAGS);
   } catch (err) {
     throw err instanceof CniError ? err : accessError(err, path, pid, whoSees);
@@ -90,7 +94,7 @@ export function openNetns(path: string, whoSees = 'this process'): NetnsHandle {
   try {
     const st = fs.fstatSync(fd);
     // the path may have been replaced between the stat and the open
-    if (!st.isFile()) throw new CniError(ErrorCode.InvalidEnv, `${path} is not a namespace file: it is ${fileKind(st)}`, NOT_NSFS_HINT);
+    requireRegularFile(path, st);
     const type = namespaceType(fd);
     if (type.errno === Errno.ENOTTY || type.errno === Errno.EINVAL) {
       throw new CniError(ErrorCode.InvalidEnv, `${path} is not a namespace file`, NOT_NSFS_HINT);
