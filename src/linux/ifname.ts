@@ -12,11 +12,13 @@ export function interfaceNameProblem(name: string): string | undefined {
 }
 
 const HOST_VETH_PREFIX = 'ctv';
+const HASH_CHARS = 11;
+const HOST_VETH_NAME = new RegExp(`^${HOST_VETH_PREFIX}[0-9a-f]{${HASH_CHARS}}$`);
 
 /** Host end name: deterministic from (container id, ifname), <= 15 bytes, so DEL finds it with no namespace. */
 export function hostVethName(containerId: string, ifname: string): string {
-  return HOST_VETH_PREFIX + createHash('sha256').update(`${containerId}/${ifname}`).digest('hex').slice(0, 11);
+  return HOST_VETH_PREFIX + createHash('sha256').update(`${containerId}/${ifname}`).digest('hex').slice(0, HASH_CHARS);
 }
 
 /** Whether a link name is one hostVethName makes. */
-export const isHostVethName = (name: string): boolean => /^ctv[0-9a-f]{11}$/.test(name);
+export const isHostVethName = (name: string): boolean => HOST_VETH_NAME.test(name);
