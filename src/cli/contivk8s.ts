@@ -31,8 +31,11 @@ let env: CniEnv | undefined;
 let conf: NetConf | undefined;
 let replyVersion = '1.1.0';
 let rawLogFile: string | undefined;
-/** What the run is waiting on, for the deadline's message. */
-let waitingOn = 'the network configuration on stdin';
+/**
+ * What the run is waiting on, for the deadline's message, and the code a wait on it ends with: 11 for the
+ * netplugin (try again later), 5 for anything on the node itself.
+ */
+let waitingOn: { what: string; code: number } = { what: 'the network configuration on stdin', code: ErrorCode.Io };
 let answered = false;
 
 function log(level: Level, message: string, meta: Record<string, unknown>): void {
@@ -74,8 +77,8 @@ function armDeadline(timeoutMs: number, socket?: string): void {
   clearTimeout(deadline);
   deadline = setTimeout(
     () => {
-      const msg = `contivk8s did not finish within ${timeoutMs} ms: still waiting on ${waitingOn}`;
-      fail(new CniError(waitingOn.startsWith('the netplugin') ? ErrorCode.TryAgainLater : ErrorCode.Io, msg, socket ? `socket ${socket}` : ''));
+      const msg = `contivk8s did not finish within ${timeoutMs} ms: still waiting on ${waitingOn.what}`;
+      fail(new CniError(waitingOn.code, msg, socket ? `socket ${socket}` : ''));
     },
     Math.max(0, timeoutMs + DEADLINE_MARGIN_MS - (performance.now() - started)),
   );
@@ -103,7 +106,7 @@ async function readStdin(): Promise<string> {
 
 /** Opens CNI_NETNS, refuses the plugin's own (host) namespace, and moves the main thread into it. */
 function enterPodNetns(path: string): NetnsHandle {
-  waitingOn = `the network namespace ${path}`;
+  waitingOn = { what: `the network namespace ${path}`, code: ErrorCode.Io };
   const ns = openNetns(path, 'the plugin');
   try {
     if (sameNs(ns, nsIdOf('/proc/self/ns/net'))) {
@@ -130,7 +133,7 @@ function podAttr(e: CniEnv, ns?: NetnsHandle): PodAttr {
 }
 
 function netplugin(c: NetConf): NetpluginClient {
-  waitingOn = `the netplugin on ${c.socket}`;
+  waitingOn = { what: `the netplugin on ${c.socket}`, code: ErrorCode.TryAgainLater };
   return new NetpluginClient(new FetchTransport(c.socket, c.timeoutMs));
 }
 
