@@ -11,7 +11,7 @@ import type { Etcd3 } from 'etcd3';
 import { connectEtcd } from '../src/etcd/connect';
 import { makeCerts, type TestCerts } from './certs';
 import { TestNetplugin } from './netplugin';
-import { BIN, sh, tryRun, uniq } from './sys';
+import { BIN, sh, tryRun, uniq, waitFor } from './sys';
 
 export const UNDERLAY = '192.168.213';
 export const HOST_IP = `${UNDERLAY}.254`;
@@ -171,12 +171,16 @@ export class TestCluster {
     );
     fs.closeSync(log);
     const started = fs.readFileSync(m.log, 'utf8').length;
-    for (let t = 0; t < 300; t++) {
-      if (m.child.exitCode !== null) throw new Error(`etcd ${m.name} exited: ${fs.readFileSync(m.log, 'utf8').slice(-2000)}`);
-      if (fs.readFileSync(m.log, 'utf8').slice(started).includes('ready to serve client requests')) return;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    throw new Error(`etcd ${m.name} did not become ready`);
+    const child = m.child;
+    await waitFor(
+      `etcd ${m.name} to serve clients`,
+      () => {
+        const text = fs.readFileSync(m.log, 'utf8');
+        if (child.exitCode !== null) throw new Error(`etcd ${m.name} exited: ${text.slice(-2000)}`);
+        return text.slice(started).includes('ready to serve client requests');
+      },
+      30_000,
+    );
   }
 
   async stopMember(i: number): Promise<void> {

@@ -5,6 +5,7 @@ import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { mountinfoEntries } from '../../src/netns/inventory';
+import { waitFor } from '../sys';
 import { CriClient } from './cri';
 
 export const CRI_NAMESPACE = 'k8s.io';
@@ -90,20 +91,25 @@ export class PrivateContainerd {
     // removed its sandboxes through it (that would leave netns bind mounts and veths behind)
     this.child = spawn('containerd', ['--config', config, '--log-level', 'info'], { stdio: ['ignore', log, log], detached: true });
     fs.closeSync(log);
+    const child = this.child;
     let lastError = '';
-    for (let i = 0; i < 300; i++) {
-      if (this.child.exitCode !== null) throw new Error(`containerd exited ${this.child.exitCode}; log ${this.logFile}:\n${this.logTail()}`);
-      if (fs.existsSync(this.socket)) {
+    await waitFor(
+      `containerd's CRI on ${this.socket}`,
+      async () => {
+        if (child.exitCode !== null) throw new Error(`containerd exited ${child.exitCode}; log ${this.logFile}:\n${this.logTail()}`);
+        if (!fs.existsSync(this.socket)) return false;
         try {
           await this.cri.version();
-          return;
+          return true;
         } catch (err) {
           lastError = (err as Error).message;
+          return false;
         }
-      }
-      await sleep(100);
-    }
-    throw new Error(`containerd's CRI did not answer on ${this.socket}: ${lastError}; log:\n${this.logTail()}`);
+      },
+      30_000,
+    ).catch((err: Error) => {
+      throw child.exitCode === null ? new Error(`${err.message}: ${lastError}; log:\n${this.logTail()}`) : err;
+    });
   }
 
   logTail(lines = 30): string {
