@@ -34,6 +34,9 @@ export const nodeRecordSchema = z.object({
 });
 export type NodeRecord = z.infer<typeof nodeRecordSchema>;
 
+/** A node's pod blocks: IPv4's, then IPv6's in dual stack. */
+export const blocksOfNode = (n: Pick<NodeRecord, 'block' | 'block6'>): string[] => [n.block, ...(n.block6 ? [n.block6] : [])];
+
 export const blockRecordSchema = z.object({ node: z.string(), claimedAt: z.string() });
 export type BlockRecord = z.infer<typeof blockRecordSchema>;
 

@@ -5,7 +5,7 @@ import * as net from 'node:net';
 import * as path from 'node:path';
 import type { Health } from '../api/wire';
 import { openSession } from '../etcd/connect';
-import { nodeKey } from '../etcd/layout';
+import { blocksOfNode, nodeKey } from '../etcd/layout';
 import { bigIntToIpv6, intToIpv4 } from '../ip/ip';
 import { createLogger, type Logger } from '../log/logger';
 import { ClusterMember, type ClusterOptions } from './cluster/member';
@@ -94,7 +94,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<void> {
     cluster = member;
     subnet = member.block;
     subnet6 = member.block6;
-    await overlay.assignVteps([member.block, ...(member.block6 ? [member.block6] : [])]);
+    await overlay.assignVteps(blocksOfNode(member));
     mtu = opts.mtu ?? underlay.mtu - VXLAN_OVERHEAD;
     // this node routes between its bridge and the overlay (only this network namespace's settings)
     fs.writeFileSync('/proc/sys/net/ipv4/ip_forward', '1');

@@ -3,7 +3,7 @@
 // network address, onlink), a permanent neighbor entry for that address with the node's VTEP MAC, and an
 // FDB entry sending that MAC to the node's underlay IP. In dual stack the same again for the IPv6 block,
 // carried over the same (IPv4) underlay. Programmed from the etcd node registry.
-import type { NodeRecord } from '../etcd/layout';
+import { blocksOfNode, type NodeRecord } from '../etcd/layout';
 import { bigIntToIpv6, intToIpv4, parseCidr4, parseCidr6 } from '../ip/ip';
 import { type IpLink, ipAsync } from '../linux/iproute';
 
@@ -69,7 +69,7 @@ export class Overlay {
     if (old) await this.removePeer(p.name);
     const { device } = this.cfg;
     await bridge(['fdb', 'replace', p.vtepMac, 'dev', device, 'dst', p.nodeIp, 'self', 'permanent']);
-    for (const block of [p.block, ...(p.block6 ? [p.block6] : [])]) {
+    for (const block of blocksOfNode(p)) {
       const family = block.includes(':') ? ['-6'] : [];
       const vtep = vtepAddress(block);
       await ip([...family, 'neigh', 'replace', vtep, 'lladdr', p.vtepMac, 'dev', device, 'nud', 'permanent']);
@@ -84,7 +84,7 @@ export class Overlay {
     if (!p) return;
     const { device } = this.cfg;
     const quiet = (f: Promise<unknown>) => f.catch(() => undefined);
-    for (const block of [p.block, ...(p.block6 ? [p.block6] : [])]) {
+    for (const block of blocksOfNode(p)) {
       const family = block.includes(':') ? ['-6'] : [];
       await quiet(ip([...family, 'route', 'del', block, 'dev', device]));
       await quiet(ip([...family, 'neigh', 'del', vtepAddress(block), 'dev', device]));

@@ -29,11 +29,19 @@ export class IpClaims {
     private readonly etcd: EtcdSession,
     private readonly store: Store,
     private readonly node: string,
-    private readonly v4: HeldBlock,
-    private readonly v6: HeldBlock | undefined,
+    /** The blocks this node holds: IPv4's, then IPv6's in dual stack. */
+    private readonly held: HeldBlock[],
     private readonly log: Logger,
     private readonly ownership: BlockOwnership,
   ) {}
+
+  private get v4(): HeldBlock {
+    return this.held[0];
+  }
+
+  private get v6(): HeldBlock | undefined {
+    return this.held[1];
+  }
 
   /** The etcd record of a local row: rebuilt the same at DEL as at ADD, so a release can compare against it. */
   private recordOf(row: EndpointRow): string {
@@ -69,7 +77,7 @@ export class IpClaims {
       ({ succeeded } = await this.etcd.call(
         `claiming ${keys.map((k) => k.ip).join(' and ')}`,
         this.etcd
-          .ifAll([...keys.map((k): Comparison => [k.key, 'Create', '==', 0]), ...stillHeld([this.v4, ...(this.v6 ? [this.v6] : [])])])
+          .ifAll([...keys.map((k): Comparison => [k.key, 'Create', '==', 0]), ...stillHeld(this.held)])
           .then(...keys.map((k) => client.put(k.key).value(record)))
           .commit(),
       ));
@@ -134,7 +142,7 @@ export class IpClaims {
     const known = new Set(local.flatMap((r) => this.keysOf(r).map((k) => k.ip)));
     const queued = new Set(this.store.queuedReleases().map((r) => r.ip));
     const freed: string[] = [];
-    for (const h of [this.v4, ...(this.v6 ? [this.v6] : [])]) {
+    for (const h of this.held) {
       const keys = await this.etcd.call(`listing the IPs of ${h.block}`, this.etcd.client.getAll().prefix(ipPrefix(h.block)).strings());
       for (const [key, value] of Object.entries(keys)) {
         const ip = key.slice(ipPrefix(h.block).length);

@@ -32,8 +32,7 @@ export class ClusterMember {
     opts: ClusterOptions,
     private readonly log: Logger,
   ) {
-    const [v4, v6] = registry.held;
-    this.claims = new IpClaims(etcd, store, opts.nodeName, v4, v6, log, {
+    this.claims = new IpClaims(etcd, store, opts.nodeName, registry.held, log, {
       lostWhy: () => this.lostWhy,
       check: () => registry.checkOwnership(),
     });
