@@ -19,8 +19,9 @@ export class CniError extends Error {
     readonly code: number,
     msg: string,
     readonly details = '',
+    options?: ErrorOptions,
   ) {
-    super(msg);
+    super(msg, options);
   }
 
   toJSON(cniVersion: string): { cniVersion: string; code: number; msg: string; details?: string } {
@@ -28,12 +29,29 @@ export class CniError extends Error {
   }
 }
 
-/** Any thrown value as a CniError; unexpected ones become I/O errors (code 5) with their message. */
+/** An error raised below the edges that knows the CNI code a request meeting it is answered with (the store's). */
+export interface CodedError extends Error {
+  cniCode: number;
+  /** What to do about it: the answer's details. */
+  hint?: string;
+}
+
+const isCoded = (err: unknown): err is CodedError => err instanceof Error && typeof (err as Partial<CodedError>).cniCode === 'number';
+
+/**
+ * Any thrown value as the CniError a runtime is answered with, the original kept as its cause. A CniError is
+ * itself; a coded error keeps its code and hint; anything else (a bug, an unexpected failure) is an I/O error
+ * (code 5), and `isUnexpected` tells the log to keep its stack.
+ */
 export function asCniError(err: unknown): CniError {
   if (err instanceof CniError) return err;
+  if (isCoded(err)) return new CniError(err.cniCode, err.message, err.hint ?? '', { cause: err });
   const message = err instanceof Error ? err.message : String(err);
-  return new CniError(ErrorCode.Io, message);
+  return new CniError(ErrorCode.Io, message, '', { cause: err });
 }
+
+/** True for a failure no code path anticipated: the log keeps its stack. */
+export const isUnexpected = (err: unknown): boolean => !(err instanceof CniError) && !isCoded(err);
 
 /** Plugin-specific codes (the spec reserves 100+ for plugins). */
 export const PluginErrorCode = {
@@ -43,6 +61,8 @@ export const PluginErrorCode = {
   AlreadyAttached: 101,
   /** The pod subnet has no free address left. */
   PoolExhausted: 102,
+  /** A requested static IP or MAC is held by another attachment. */
+  AddressInUse: 103,
 } as const;
 
 /** Flattens a zod error into one line that names each offending field. */

@@ -1,5 +1,28 @@
-// IPv4 as 32-bit integers and IPv6 as BigInt: allocation is arithmetic, not string scanning.
-import { isIPv4, isIPv6 } from 'node:net';
+// IPv4 as 32-bit integers and IPv6 as BigInt: allocation is arithmetic, not string scanning. The text checks
+// are here rather than node:net's: the exec'd adapter uses them, and loading node:net costs it several ms.
+
+const OCTET = '(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])';
+const IPV4 = new RegExp(`^${OCTET}(\\.${OCTET}){3}$`);
+const HEXTET = /^[0-9a-fA-F]{1,4}$/;
+
+/** A dotted-quad IPv4 address (no leading zeros, as node:net's isIPv4). */
+export const isIPv4 = (s: string): boolean => IPV4.test(s);
+
+/** An IPv6 address in any RFC 4291 text form, a trailing dotted quad included (no zone). */
+export function isIPv6(s: string): boolean {
+  let text = s;
+  if (s.includes('.')) {
+    const at = s.lastIndexOf(':');
+    if (at < 0 || !isIPv4(s.slice(at + 1))) return false;
+    text = `${s.slice(0, at + 1)}0:0`;
+  }
+  const halves = text.split('::');
+  if (halves.length > 2) return false;
+  const groups = (h: string) => (h === '' ? [] : h.split(':'));
+  const all = halves.flatMap(groups);
+  if (!all.every((g) => HEXTET.test(g))) return false;
+  return halves.length === 2 ? all.length < 8 : all.length === 8;
+}
 
 export interface Cidr4 {
   network: number;
@@ -110,4 +133,26 @@ export function inCidr(ip: string, cidr: string): boolean {
   const hostBits = BigInt((v4 ? 32 : 128) - prefix);
   const n = (x: string) => (v4 ? BigInt(ipv4ToInt(x)) : ipv6ToBigInt(x));
   return n(ip) >> hostBits === n(net) >> hostBits;
+}
+
+const MAC_TEXT = /^([0-9a-f]{2}[:-]){5}[0-9a-f]{2}$/i;
+
+/** A MAC a pod interface can have, as lower-case colon-separated text; throws the reason it cannot. */
+export function parseUnicastMac(text: string): string {
+  if (!MAC_TEXT.test(text)) throw new Error(`${JSON.stringify(text)} is not a MAC address (six hex octets)`);
+  const mac = text.toLowerCase().replaceAll('-', ':');
+  if (parseInt(mac.slice(0, 2), 16) & 1) throw new Error(`${mac} is a multicast address`);
+  if (mac === '00:00:00:00:00:00') throw new Error(`${mac} is the zero address`);
+  return mac;
+}
+
+/** An address with an optional prefix ("10.1.2.3" or "10.1.2.3/24", v4 or v6); throws when it is neither. */
+export function parseAddress(text: string): { family: 4 | 6; address: string; prefix?: number } {
+  const [address, len, extra] = text.split('/');
+  const family = isIPv4(address) ? 4 : isIPv6(address) ? 6 : undefined;
+  if (!family || extra !== undefined || (len !== undefined && !/^\d{1,3}$/.test(len)))
+    throw new Error(`${JSON.stringify(text)} is not an IP address (with an optional /prefix)`);
+  const prefix = len === undefined ? undefined : Number(len);
+  if (prefix !== undefined && prefix > (family === 4 ? 32 : 128)) throw new Error(`${JSON.stringify(text)} has a prefix longer than the address`);
+  return { family, address: family === 6 ? bigIntToIpv6(ipv6ToBigInt(address)) : address, ...(prefix === undefined ? {} : { prefix }) };
 }

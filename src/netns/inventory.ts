@@ -124,10 +124,14 @@ export function listNetns(): NetnsInfo[] {
   return [...byInode.values()].sort((a, b) => a.inode - b.inode);
 }
 
-/** Global-scope addresses (IPv4 and IPv6, not lo) inside the namespace at `ref` (undefined: our own). */
+/**
+ * Global-scope addresses (IPv4 and IPv6, not lo) inside the namespace at `ref` (undefined: our own). `ip -j`
+ * prints an empty object for each address its scope filter leaves out (a link-local IPv6 beside a global
+ * one): those are skipped, not read as an address named undefined.
+ */
 export function netnsAddresses(ref?: string): NsAddress[] {
   return ipJson(['addr', 'show', 'scope', 'global'], ref).flatMap((l) =>
-    (l.addr_info ?? []).map((a) => ({ ifname: l.ifname, address: a.local, prefixlen: a.prefixlen })),
+    (l.addr_info ?? []).flatMap((a) => (a.local ? [{ ifname: l.ifname, address: a.local, prefixlen: a.prefixlen }] : [])),
   );
 }
 

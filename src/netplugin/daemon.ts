@@ -1,19 +1,21 @@
-// The netplugin process: state, kernel, socket, and a clean stop on SIGTERM/SIGINT.
+// The netplugin process, in the order it starts: its files made private, the socket path checked, the store
+// opened (refused if unreadable), cluster membership, the bridge, the kernel compared with the store, the DEL
+// queue applied, and only then the socket served. SIGTERM/SIGINT stop it within a bound.
 import * as fs from 'node:fs';
-import type * as http from 'node:http';
+import * as http from 'node:http';
 import * as net from 'node:net';
 import * as path from 'node:path';
+import { listQueuedDels } from '../api/del-queue';
 import type { Health } from '../api/wire';
-import { openSession } from '../etcd/connect';
-import { blocksOfNode, nodeKey } from '../etcd/layout';
 import { bigIntToIpv6, intToIpv4 } from '../ip/ip';
-import { createLogger, type Logger } from '../log/logger';
-import { ClusterMember, type ClusterOptions } from './cluster/member';
+import { createLogger, type Logger, type LogOptions } from '../log/logger';
+import { VERSION } from '../version';
+import type { ClusterOptions } from './cluster/member';
 import { Datapath } from './datapath';
+import { DelQueueApplier } from './del-queue';
 import { Pool4, Pool6 } from './ipam';
 import { Metrics } from './metrics';
-import { Overlay, underlayOf, VXLAN_OVERHEAD } from './overlay';
-import { createServer } from './server';
+import { createServer, DEFAULT_LIMITS, type ServerLimits } from './server';
 import { NetpluginService } from './service';
 import { Store } from './store';
 
@@ -26,13 +28,19 @@ export interface DaemonOptions {
   subnet6?: string;
   /** Default: 1500, or in cluster mode the underlay's MTU less the VXLAN header. */
   mtu?: number;
-  logFile?: string;
-  logLevel: string;
+  log: LogOptions;
+  limits?: ServerLimits;
+  /** Also answer GET /healthz over TCP here (kubelet's httpGet probes). */
+  healthListen?: { host: string; port: number };
   /** Cluster mode (--store etcd): the pod subnets are blocks claimed in etcd, not `subnet` and `subnet6`. */
   cluster?: ClusterOptions & { vxlanDevice: string; vni: number; vxlanPort: number };
 }
 
 const DEFAULT_MTU = 1500;
+/** How long requests in flight may run on after SIGTERM before their connections are closed. */
+export const SHUTDOWN_GRACE_MS = 5_000;
+/** How often queued DELs and deferred record removals are retried while serving. */
+const RETRY_MS = 2_000;
 
 /** True when something accepts connections on the socket: a live daemon whose socket must not be stolen. */
 function socketIsLive(socket: string): Promise<boolean> {
@@ -46,10 +54,18 @@ function socketIsLive(socket: string): Promise<boolean> {
   });
 }
 
+/** Makes the socket's directory; only a dead socket is ever removed from the path, never a file of another kind. */
 async function prepareSocket(socket: string, log: Logger): Promise<void> {
-  const dir = path.dirname(socket);
-  if (!fs.existsSync(dir)) fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
-  if (!fs.existsSync(socket)) return;
+  fs.mkdirSync(path.dirname(socket), { recursive: true, mode: 0o700 });
+  let st: fs.Stats;
+  try {
+    st = fs.lstatSync(socket);
+  } catch {
+    return;
+  }
+  if (!st.isSocket()) {
+    throw new Error(`--socket ${socket} exists and is not a socket (${st.isFile() ? 'a regular file' : 'not a socket'}): refusing to remove it`);
+  }
   if (await socketIsLive(socket)) throw new Error(`another netplugin is already serving ${socket}; refusing to take its socket`);
   log.warn('removing stale socket', { socket });
   fs.unlinkSync(socket);
@@ -67,9 +83,59 @@ function listen(server: http.Server, socket: string): Promise<void> {
   }).finally(() => process.umask(old));
 }
 
+/**
+ * The TCP health listener for kubelet's httpGet probes (calico-node and cilium-agent offer the same): GET
+ * /healthz only, answered by the same event loop as the socket, so a wedged daemon fails its probe. A probe
+ * that execs contivctl costs ~130 ms and ~60 MiB each time; this costs a request.
+ */
+function serveHealth(at: { host: string; port: number }, health: () => Health): Promise<http.Server> {
+  const server = http.createServer((req, res) => {
+    const ok = req.method === 'GET' && (req.url ?? '').split('?')[0] === '/healthz';
+    const body = JSON.stringify(ok ? health() : { status: 'not found' });
+    res.writeHead(ok ? 200 : 404, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) });
+    res.end(body);
+  });
+  server.headersTimeout = 5_000;
+  server.requestTimeout = 5_000;
+  return new Promise((resolve, reject) => {
+    server.once('error', (err) => reject(new Error(`--health-listen ${at.host}:${at.port}: ${err.message}`)));
+    server.listen(at.port, at.host, () => resolve(server));
+  });
+}
+
+/** A log file that predates us is made private like the rest (a new one is created 0600 under our umask). */
+function privateLog(file: string | undefined): void {
+  if (file && fs.existsSync(file)) fs.chmodSync(file, 0o600);
+}
+
+/** Joins the cluster (cluster mode only, loaded only then): blocks from etcd, the overlay, forwarding. */
+async function joinCluster(c: NonNullable<DaemonOptions['cluster']>, store: Store, log: Logger, metrics: Metrics) {
+  const { openSession } = await import('../etcd/connect.js');
+  const { blocksOfNode, nodeKey } = await import('../etcd/layout.js');
+  const { ClusterMember } = await import('./cluster/member.js');
+  const { Overlay, underlayOf, VXLAN_OVERHEAD } = await import('./overlay.js');
+  const underlay = await underlayOf(c.nodeIp);
+  // etcd is reached (TLS and all) before anything on the node is made
+  const etcd = openSession(c, () => metrics.etcdRequests.inc());
+  await etcd.call('reaching etcd', etcd.client.get(nodeKey(c.nodeName)).string());
+  const overlay = new Overlay({ device: c.vxlanDevice, vni: c.vni, port: c.vxlanPort, nodeIp: c.nodeIp });
+  const vtepMac = await overlay.ensureDevice(underlay);
+  const member = await ClusterMember.join(etcd, c, vtepMac, store, log);
+  await overlay.assignVteps(blocksOfNode(member));
+  // this node routes between its bridge and the overlay (only this network namespace's settings)
+  fs.writeFileSync('/proc/sys/net/ipv4/ip_forward', '1');
+  if (member.block6) fs.writeFileSync('/proc/sys/net/ipv6/conf/all/forwarding', '1');
+  return { member, mtu: underlay.mtu - VXLAN_OVERHEAD, follow: () => member.follow(overlay) };
+}
+
 export async function runDaemon(opts: DaemonOptions): Promise<void> {
-  const log = createLogger({ file: opts.logFile, level: opts.logLevel, component: 'netplugin' });
-  // A bug must leave its stack behind; inside a native callback the addon would abort without one.
+  // every file and directory this daemon creates is its own (0600/0700): container ids are not for everyone
+  process.umask(0o077);
+  const log = createLogger({ ...opts.log, component: 'netplugin' });
+  privateLog(opts.log.file);
+  log.info('netplugin starting', { version: VERSION, pid: process.pid, socket: opts.socket, stateDir: opts.stateDir });
+  // A bug must leave its stack behind, and the process must not go on in an unknown state; 70 is sysexits'
+  // EX_SOFTWARE, so a supervisor's log tells a crash from a refusal to start (1).
   process.on('uncaughtException', (err) => {
     process.stderr.write(`netplugin: fatal: ${err.stack ?? err}\n`);
     process.exit(70);
@@ -77,31 +143,11 @@ export async function runDaemon(opts: DaemonOptions): Promise<void> {
   await prepareSocket(opts.socket, log);
   const store = new Store(opts.stateDir);
   const metrics = new Metrics();
-  let subnet = opts.subnet;
-  let subnet6 = opts.subnet6;
-  let mtu = opts.mtu ?? DEFAULT_MTU;
-  let cluster: ClusterMember | undefined;
-  let followCluster: (() => Promise<void>) | undefined;
-  if (opts.cluster) {
-    const c = opts.cluster;
-    const underlay = await underlayOf(c.nodeIp);
-    // etcd is reached (TLS and all) before anything on the node is made
-    const etcd = openSession(c, () => metrics.etcdRequests.inc());
-    await etcd.call('reaching etcd', etcd.client.get(nodeKey(c.nodeName)).string());
-    const overlay = new Overlay({ device: c.vxlanDevice, vni: c.vni, port: c.vxlanPort, nodeIp: c.nodeIp });
-    const vtepMac = await overlay.ensureDevice(underlay);
-    const member = await ClusterMember.join(etcd, c, vtepMac, store, log);
-    cluster = member;
-    subnet = member.block;
-    subnet6 = member.block6;
-    await overlay.assignVteps(blocksOfNode(member));
-    mtu = opts.mtu ?? underlay.mtu - VXLAN_OVERHEAD;
-    // this node routes between its bridge and the overlay (only this network namespace's settings)
-    fs.writeFileSync('/proc/sys/net/ipv4/ip_forward', '1');
-    if (subnet6) fs.writeFileSync('/proc/sys/net/ipv6/conf/all/forwarding', '1');
-    followCluster = () => member.follow(overlay);
-  }
-  const pool4 = new Pool4(subnet, opts.cluster ? undefined : opts.gateway);
+  const cluster = opts.cluster ? await joinCluster(opts.cluster, store, log, metrics) : undefined;
+  const subnet = cluster?.member.block ?? opts.subnet;
+  const subnet6 = cluster ? cluster.member.block6 : opts.subnet6;
+  const mtu = opts.mtu ?? cluster?.mtu ?? DEFAULT_MTU;
+  const pool4 = new Pool4(subnet, cluster ? undefined : opts.gateway);
   const pool6 = subnet6 ? new Pool6(subnet6) : undefined;
   const datapath = new Datapath(
     {
@@ -113,12 +159,16 @@ export async function runDaemon(opts: DaemonOptions): Promise<void> {
     },
     (err) => log.error('rtnetlink socket error', { error: err.message }),
   );
-  const service = new NetpluginService({ store, kernel: datapath, pool4, pool6, claims: cluster?.claims, log, metrics });
+  const service = new NetpluginService({ store, kernel: datapath, pool4, pool6, claims: cluster?.member.claims, log, metrics });
   await datapath.ensureBridge();
   await service.reconcile();
-  await followCluster?.();
-  const health: Health = {
+  // DELs queued while no netplugin answered are applied before any ADD can reuse their addresses
+  const queue = new DelQueueApplier(opts.socket, service, log, metrics);
+  await queue.drain();
+  await cluster?.follow();
+  const health = (): Health => ({
     status: 'ok',
+    version: VERSION,
     pid: process.pid,
     bridge: opts.bridge,
     subnet,
@@ -128,23 +178,33 @@ export async function runDaemon(opts: DaemonOptions): Promise<void> {
     stateDir: opts.stateDir,
     store: opts.cluster ? 'etcd' : 'embedded',
     ...(opts.cluster ? { node: opts.cluster.nodeName } : {}),
-  };
-  const server = createServer(service, metrics, log, health);
-  await listen(server, opts.socket);
-  log.info('netplugin ready', { socket: opts.socket, ...health });
-
-  await new Promise<void>((resolve) => {
-    const stop = (signal: string) => {
-      log.info('stopping', { signal });
-      server.close(() => resolve());
-      server.closeIdleConnections();
-    };
-    process.once('SIGTERM', () => stop('SIGTERM'));
-    process.once('SIGINT', () => stop('SIGINT'));
+    queuedDels: listQueuedDels(opts.socket).length,
   });
+  const { server, shutdown } = createServer(service, metrics, log, health, opts.limits ?? DEFAULT_LIMITS);
+  await listen(server, opts.socket);
+  const healthServer = opts.healthListen ? await serveHealth(opts.healthListen, health) : undefined;
+  // what was queued while this daemon was starting, then every few seconds (a DEL that timed out is queued too)
+  await queue.drain();
+  const retry = setInterval(() => {
+    service.finishDeferred();
+    void queue.drain();
+  }, RETRY_MS);
+  log.info('netplugin ready', { socket: opts.socket, ...health() });
+
+  const signal = await new Promise<string>((resolve) => {
+    process.once('SIGTERM', () => resolve('SIGTERM'));
+    process.once('SIGINT', () => resolve('SIGINT'));
+  });
+  log.info('stopping: no new connections; requests in flight finish or are closed', { signal, graceMs: SHUTDOWN_GRACE_MS });
+  clearInterval(retry);
+  healthServer?.close();
+  await shutdown(SHUTDOWN_GRACE_MS);
   fs.rmSync(opts.socket, { force: true });
-  await cluster?.close();
+  await queue.idle();
+  await cluster?.member.close();
+  // the state dir's lock goes with the store: a successor can start from here on
   store.close();
-  datapath.close();
+  await datapath.close();
+  log.info('stopped', { signal });
   await new Promise<void>((resolve) => log.on('finish', resolve).end());
 }

@@ -1,12 +1,10 @@
 // The kernel side of an attachment: a Linux bridge with the gateway, a veth pair per pod whose host end
-// is on the bridge and whose peer is born inside the pod's namespace (by PID) as CNI_IFNAME.
-import type { RtNetlinkSocket } from 'netlink';
+// is on the bridge and whose peer is born inside the pod's namespace as CNI_IFNAME. The host end carries the
+// daemon's ownership of it: born in the daemon's pending group, marked (IFLA_IFALIAS) once its attachment
+// is ready, so that the kernel can be compared with the store at start (src/linux/mark.ts).
 import { CniError, ErrorCode } from '../errors';
 import { bytesToIp, ipv4Bytes, ipv4ToInt, ipv6Bytes, ipv6ToBigInt } from '../ip/ip';
-import { isHostVethName } from '../linux/ifname';
-import { type NetnsHandle, openNetns } from '../netns/netns';
-import { procNetnsPath } from '../netns/path';
-import { Limiter } from './mutex';
+import { linkGroups } from '../linux/mark';
 import {
   AF_INET,
   AF_INET6,
@@ -14,15 +12,23 @@ import {
   CREATE_EXCL,
   CREATE_EXCL_ECHO,
   closeSocket,
-  hostSocket,
+  errnoOf,
+  hairpinLinkInfo,
+  KernelError,
   LINK_UP,
   LOOPBACK_INDEX,
   linkByName,
-  netlinkErrno,
+  openSocket,
   REQUEST_TIMEOUT,
-  socketIn,
+  type RtNetlinkSocket,
+  request,
   vethLinkInfo,
-} from './netlink';
+} from '../linux/rtnetlink';
+import { type NetnsHandle, openNetns } from '../netns/netns';
+import { procNetnsPath } from '../netns/path';
+import { Limiter } from './mutex';
+import { socketIn } from './podns';
+import { LinkReaper } from './reaper';
 
 export interface BridgeConfig {
   bridge: string;
@@ -34,43 +40,61 @@ export interface BridgeConfig {
 }
 
 export interface PodLink {
+  /** The pod's namespace, opened and verified: the peer is created in it by this fd. */
   ns: NetnsHandle;
-  pid: number;
   hostVeth: string;
   ifname: string;
   mac: string;
   ipv4: { address: string; prefix: number };
   ipv6?: { address: string; prefix: number };
-  /** The pod's default routes go on this interface only if it is the pod's first. */
+  /** Whether this interface carries the pod's default routes (isDefaultGateway). */
   defaultRoute: boolean;
+  /** Whether the bridge may send a frame back out of the port it came in on (hairpinMode). */
+  hairpin: boolean;
+}
+
+/** A link enslaved to the daemon's bridge, with what marks it as ours. */
+export interface BridgePort {
+  name: string;
+  /** IFLA_IFALIAS: the ownership mark of a ready attachment, or anything else. */
+  alias?: string;
+  group: number;
 }
 
 const macBytes = (mac: string) => Buffer.from(mac.split(':').map((h) => parseInt(h, 16)));
 
 function kernelError(step: string, err: unknown): CniError {
-  const errno = netlinkErrno(err);
-  if (errno === 'EPERM')
+  if (errnoOf(err) === 'EPERM')
     return new CniError(ErrorCode.Io, `${step}: operation not permitted`, 'netplugin needs CAP_NET_ADMIN (add NET_ADMIN to the capabilities)');
-  return new CniError(ErrorCode.Io, `${step}: ${(err as Error).message}`);
+  const message = err instanceof KernelError ? (err.errno ?? (err.cause as Error)?.message) : (err as Error).message;
+  return new CniError(ErrorCode.Io, `${step}: ${message}`);
 }
 
 async function addAddress(sock: RtNetlinkSocket, index: number, family: number, bytes: Buffer, prefix: number): Promise<void> {
   try {
     // IPv6 without duplicate address detection, so the address is usable at once
     const nodad = family === AF_INET6 ? { flags: { nodad: true as const } } : {};
-    await sock.newAddress({ family, prefixlen: prefix, index, ...nodad }, { address: bytes, local: bytes, ...nodad }, CREATE_EXCL);
+    await request('add address', sock.newAddress({ family, prefixlen: prefix, index, ...nodad }, { address: bytes, local: bytes, ...nodad }, CREATE_EXCL));
   } catch (err) {
-    if (netlinkErrno(err) !== 'EEXIST') throw err;
+    if (errnoOf(err) !== 'EEXIST') throw err;
   }
 }
 
 async function addDefaultRoute(sock: RtNetlinkSocket, family: number, gateway: Buffer, oif: number): Promise<void> {
-  await sock.newRoute({ family, dstLen: 0, table: 254, protocol: 'BOOT', scope: 'UNIVERSE', type: 'UNICAST' }, { gateway, oif }, CREATE_EXCL);
+  const step = `add the ${family === AF_INET ? 'IPv4' : 'IPv6'} default route`;
+  try {
+    await request(step, sock.newRoute({ family, dstLen: 0, table: 254, protocol: 'BOOT', scope: 'UNIVERSE', type: 'UNICAST' }, { gateway, oif }, CREATE_EXCL));
+  } catch (err) {
+    if (errnoOf(err) !== 'EEXIST') throw err;
+    throw new CniError(
+      ErrorCode.InvalidConfig,
+      `${step}: the pod already has one (another interface or network owns it)`,
+      'set isDefaultGateway to false on all but one of the pod’s networks',
+    );
+  }
 }
 
-async function setUp(sock: RtNetlinkSocket, index: number): Promise<void> {
-  await sock.setLink({ index, ...LINK_UP }, {}, REQUEST_TIMEOUT);
-}
+const setUp = (sock: RtNetlinkSocket, index: number) => request('set link up', sock.setLink({ index, ...LINK_UP }, {}, REQUEST_TIMEOUT));
 
 /**
  * Waits for requests sent together on one socket and fails with the first failure, in the order sent.
@@ -85,22 +109,23 @@ async function settled<T extends unknown[]>(requests: { [K in keyof T]: Promise<
 
 export class Datapath {
   private readonly host: RtNetlinkSocket;
-  // Bounds the replies in flight on the host socket so that 100 concurrent ADDs fit its receive buffer.
-  private readonly kernel = new Limiter(8);
+  /** Bounds the attachments in flight on the host socket so that 100 concurrent ADDs fit its receive buffer. */
+  private readonly inFlight = new Limiter(8);
   private bridgeIndex = 0;
+  readonly groups: { pending: number; deleting: number };
+  /** The daemon's own network namespace, where the main thread returns after opening a pod's socket. */
+  private readonly home = openNetns(procNetnsPath(process.pid), 'netplugin');
+
+  /** Deletes host veths off the event loop, in batches (reaper.ts). */
+  private readonly reaper: LinkReaper;
 
   constructor(
     private readonly cfg: BridgeConfig,
     private readonly onSocketError: (err: Error) => void,
   ) {
-    this.host = hostSocket(onSocketError);
-  }
-
-  /** The daemon's own network namespace, where the main thread returns after opening a pod's socket. */
-  private readonly home = openNetns(procNetnsPath(process.pid), 'netplugin');
-
-  get bridge(): string {
-    return this.cfg.bridge;
+    this.host = openSocket(onSocketError);
+    this.groups = linkGroups(cfg.bridge);
+    this.reaper = new LinkReaper(this.groups.deleting, onSocketError);
   }
 
   /** Creates the bridge if missing, gives it the gateway addresses and brings it up. Idempotent. */
@@ -108,9 +133,12 @@ export class Datapath {
     let link = await linkByName(this.host, this.cfg.bridge);
     if (!link) {
       try {
-        await this.host.newLink({}, { ifname: this.cfg.bridge, mtu: this.cfg.mtu, linkinfo: bridgeLinkInfo() }, CREATE_EXCL);
+        await request(
+          `create bridge ${this.cfg.bridge}`,
+          this.host.newLink({}, { ifname: this.cfg.bridge, mtu: this.cfg.mtu, linkinfo: bridgeLinkInfo() }, CREATE_EXCL),
+        );
       } catch (err) {
-        if (netlinkErrno(err) !== 'EEXIST') throw kernelError(`create bridge ${this.cfg.bridge}`, err);
+        if (errnoOf(err) !== 'EEXIST') throw kernelError(`create bridge ${this.cfg.bridge}`, err);
       }
       link = await linkByName(this.host, this.cfg.bridge);
     }
@@ -128,37 +156,54 @@ export class Datapath {
    * returned, so a half-done ADD leaves nothing in the kernel.
    */
   attach(p: PodLink): Promise<void> {
-    return this.kernel.run(() => this.attachNow(p));
+    return this.inFlight.run(() => this.attachNow(p));
   }
 
   private async attachNow(p: PodLink): Promise<void> {
-    let peerIndex: number | undefined;
+    let created: { index?: number; peerIndex?: number };
     try {
-      // the host end is born up, and the kernel's echo of it names the peer's ifindex in the pod namespace:
-      // no lookup and no link-up round trip for either
-      const [created] = await this.host.newLink(
-        LINK_UP,
-        {
-          ifname: p.hostVeth,
-          mtu: this.cfg.mtu,
-          master: this.bridgeIndex,
-          linkinfo: vethLinkInfo({ ifname: p.ifname, pid: p.pid, mtu: this.cfg.mtu, mac: macBytes(p.mac) }),
-        },
-        CREATE_EXCL_ECHO,
+      // the host end is born up, on the bridge, in the pending group; the kernel's echo of it names the
+      // peer's ifindex in the pod namespace: no lookup and no link-up round trip for either
+      const [link] = await request(
+        `create veth ${p.hostVeth}`,
+        this.host.newLink(
+          LINK_UP,
+          {
+            ifname: p.hostVeth,
+            mtu: this.cfg.mtu,
+            master: this.bridgeIndex,
+            group: this.groups.pending,
+            linkinfo: vethLinkInfo({ ifname: p.ifname, netnsFd: p.ns.fd, mtu: this.cfg.mtu, mac: macBytes(p.mac) }),
+          },
+          CREATE_EXCL_ECHO,
+        ),
       );
-      peerIndex = created?.attrs.link?.readUInt32LE(0);
+      created = { index: link?.data.index, peerIndex: link?.attrs.link?.readUInt32LE(0) };
     } catch (err) {
-      if (netlinkErrno(err) === 'EEXIST') {
+      if (errnoOf(err) === 'EEXIST') {
         throw new CniError(ErrorCode.InvalidEnv, `an interface named ${p.ifname} already exists in the pod namespace (or host veth ${p.hostVeth} exists)`);
       }
       throw kernelError(`create veth ${p.hostVeth}`, err);
     }
     try {
-      await this.configurePod(p, peerIndex);
+      await settled([this.configureHostPort(p, created.index), this.configurePod(p, created.peerIndex)]);
     } catch (err) {
-      await this.detachNow(p.hostVeth).catch(() => undefined);
+      await this.detach(p.hostVeth).catch(() => undefined);
       throw err instanceof CniError ? err : kernelError(`configure ${p.ifname} in ${p.ns.path}`, err);
     }
+  }
+
+  /**
+   * The bridge port's settings beyond what creation sets (hairpin), on the host socket while the pod side runs.
+   * Slave data is applied by RTM_NEWLINK on an existing link (RTM_SETLINK ignores IFLA_LINKINFO), as
+   * `ip link set <veth> type bridge_slave hairpin on` sends it; without NLM_F_CREATE it never makes a link.
+   */
+  private async configureHostPort(p: PodLink, index: number | undefined): Promise<void> {
+    if (!p.hairpin) return;
+    await request(
+      `set hairpin on ${p.hostVeth}`,
+      this.host.newLink(index ? { index } : {}, { ...(index ? {} : { ifname: p.hostVeth }), linkinfo: hairpinLinkInfo(true) }, REQUEST_TIMEOUT),
+    );
   }
 
   /**
@@ -185,20 +230,28 @@ export class Datapath {
     }
   }
 
-  /** Deletes the host veth (the kernel deletes its peer); false when it was already gone. */
-  detach(hostVeth: string): Promise<boolean> {
-    return this.kernel.run(() => this.detachNow(hostVeth));
+  /** Writes the ownership mark on a host veth and takes it out of the pending group: its attachment is ready. */
+  mark(hostVeth: string, mark: string): Promise<void> {
+    return this.inFlight.run(async () => {
+      try {
+        await request(`mark ${hostVeth}`, this.host.setLink({}, { ifname: hostVeth, ifalias: mark, group: 0 }, REQUEST_TIMEOUT));
+      } catch (err) {
+        throw kernelError(`mark ${hostVeth} as ready`, err);
+      }
+    });
   }
 
-  private async detachNow(hostVeth: string): Promise<boolean> {
+  /**
+   * Deletes the host veth (the kernel deletes its peer); false when it was already gone. The kernel's own work
+   * (unregistering both ends, an RCU wait) is ~20 ms here, which every CNI's DEL pays, the Go bridge plugin's
+   * included: the reaper pays it off the event loop, once per batch.
+   */
+  async detach(hostVeth: string): Promise<boolean> {
     try {
-      // by name (IFLA_IFNAME): no lookup round trip. The kernel's own work (unregistering both ends, RCU
-      // grace periods) is ~20 ms here, which every CNI's DEL pays, the Go bridge plugin's included.
-      await this.host.delLink({}, { ifname: hostVeth }, REQUEST_TIMEOUT);
-      return true;
+      return await this.reaper.delete(hostVeth);
     } catch (err) {
-      if (netlinkErrno(err) === 'ENODEV') return false;
-      throw kernelError(`delete ${hostVeth}`, err);
+      const errno = (err as { errno?: string }).errno;
+      throw kernelError(`delete ${hostVeth}`, errno ? new KernelError(`delete ${hostVeth}`, errno, err) : err);
     }
   }
 
@@ -209,7 +262,7 @@ export class Datapath {
       pod = socketIn(ns, this.home, this.onSocketError);
       const index = (await linkByName(pod, ifname))?.data.index;
       if (!index) return [];
-      const addrs = await pod.getAddresses({}, {}, REQUEST_TIMEOUT);
+      const addrs = await request('list addresses', pod.getAddresses({}, {}, REQUEST_TIMEOUT));
       return addrs.flatMap((a) =>
         a.data.index === index && a.attrs.address && a.data.scope === 0 ? [`${bytesToIp(a.attrs.address)}/${a.data.prefixlen}`] : [],
       );
@@ -220,14 +273,23 @@ export class Datapath {
     }
   }
 
-  /** Names of our host veths attached to this daemon's bridge. */
-  async hostVeths(): Promise<string[]> {
-    const links = await this.host.getLinks({}, {}, REQUEST_TIMEOUT);
-    return links.flatMap((l) => (l.attrs.master === this.bridgeIndex && l.attrs.ifname && isHostVethName(l.attrs.ifname) ? [l.attrs.ifname] : []));
+  /** The links enslaved to this daemon's bridge, with their alias and group. */
+  async bridgePorts(): Promise<BridgePort[]> {
+    const links = await request('list links', this.host.getLinks({}, {}, REQUEST_TIMEOUT));
+    return links.flatMap((l) =>
+      l.attrs.master === this.bridgeIndex && l.attrs.ifname ? [{ name: l.attrs.ifname, alias: l.attrs.ifalias, group: l.attrs.group ?? 0 }] : [],
+    );
   }
 
-  close(): void {
+  /** One host veth as it is now: its alias (its ownership mark, once ready) and whether it is on our bridge; undefined when gone. */
+  async hostPort(hostVeth: string): Promise<{ alias?: string; onBridge: boolean } | undefined> {
+    const link = await linkByName(this.host, hostVeth);
+    return link && { alias: link.attrs.ifalias, onBridge: link.attrs.master === this.bridgeIndex };
+  }
+
+  async close(): Promise<void> {
     closeSocket(this.host);
     this.home.close();
+    await this.reaper.close();
   }
 }

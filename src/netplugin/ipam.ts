@@ -1,6 +1,6 @@
 // Next-fit allocation over in-memory sets of the addresses in use, like host-local's last-reserved cursor:
 // an ADD looks at the address after the previous one, so it does not scan the range while it is sparse.
-import { bigIntToIpv6, type Cidr4, type Cidr6, ipv4ToInt, ipv6ToBigInt, parseCidr4, parseCidr6 } from '../ip/ip';
+import { bigIntToIpv6, type Cidr4, type Cidr6, intToIpv4, ipv4ToInt, ipv6ToBigInt, parseCidr4, parseCidr6 } from '../ip/ip';
 
 export class Pool4 {
   readonly cidr: Cidr4;
@@ -28,6 +28,21 @@ export class Pool4 {
 
   contains(ip: number): boolean {
     return ip > this.cidr.network && ip < this.cidr.broadcast;
+  }
+
+  /** A host address of the pool other than the gateway: one a pod can be given (a static request). */
+  accepts(ip: string): boolean {
+    const n = ipv4ToInt(ip);
+    return this.contains(n) && n !== this.gateway;
+  }
+
+  /** The pool's CIDR as text. */
+  get text(): string {
+    return `${intToIpv4(this.cidr.network)}/${this.cidr.prefix}`;
+  }
+
+  isUsed(ip: number): boolean {
+    return this.used.has(ip);
   }
 
   markUsed(ip: number): void {
@@ -68,6 +83,21 @@ export class Pool6 {
     this.cidr = parseCidr6(subnet);
     this.gateway = this.cidr.network + 1n;
     this.cursor = this.gateway;
+  }
+
+  /** A host address of the pool other than the gateway: one a pod can be given. */
+  accepts(ip: string): boolean {
+    const n = ipv6ToBigInt(ip);
+    return n > this.gateway && n < this.cidr.last;
+  }
+
+  /** The pool's CIDR as text. */
+  get text(): string {
+    return `${bigIntToIpv6(this.cidr.network)}/${this.cidr.prefix}`;
+  }
+
+  isUsed(ip: string): boolean {
+    return this.used.has(bigIntToIpv6(ipv6ToBigInt(ip)));
   }
 
   markUsed(ip: string): void {

@@ -1,15 +1,13 @@
 // The netplugin reaches a pod's namespace the contiv way, by the PID in /proc/<pid>/ns/net, and proves
-// it is looking at the namespace the adapter verified (same inode) before touching it.
+// it is looking at the namespace the adapter verified (same inode) before touching it. From then on the
+// opened file is the namespace's identity: the veth's peer is created in it by fd and the pod-side socket
+// is opened in it, so a PID or thread that moves meanwhile changes nothing.
 import { CniError, ErrorCode } from '../errors';
-import { HOST_PID_HINT, type NetnsHandle, nsIdOf, openNetns, sameNs } from '../netns/netns';
+import { openSocket, type RtNetlinkSocket } from '../linux/rtnetlink';
+import { enterNetns, HOST_PID_HINT, type NetnsHandle, nsIdOf, openNetns, sameNs } from '../netns/netns';
 import { classifyNetnsPath } from '../netns/path';
 
-export interface PodNetns {
-  pid: number;
-  ns: NetnsHandle;
-}
-
-export function resolvePodNetns(netns: string | undefined, expected?: { dev?: number; ino?: number }): PodNetns {
+export function resolvePodNetns(netns: string | undefined, expected?: { dev?: number; ino?: number }): NetnsHandle {
   if (!netns) throw new CniError(ErrorCode.InvalidEnv, 'CNI_NETNS is required');
   const form = classifyNetnsPath(netns);
   if (!form || (form.kind !== 'proc-pid' && form.kind !== 'proc-task')) {
@@ -38,5 +36,19 @@ export function resolvePodNetns(netns: string | undefined, expected?: { dev?: nu
       'refusing to wire it; nothing was changed',
     );
   }
-  return { pid: form.pid, ns };
+  return ns;
+}
+
+/**
+ * An rtnetlink socket inside a pod's namespace. A socket belongs to the namespace of the thread that
+ * creates it: the main thread enters `ns`, creates it and goes back `home` in one synchronous step, so
+ * nothing else on the event loop ever runs in the pod's namespace.
+ */
+export function socketIn(ns: NetnsHandle, home: NetnsHandle, onError: (err: Error) => void): RtNetlinkSocket {
+  enterNetns(ns);
+  try {
+    return openSocket(onError);
+  } finally {
+    enterNetns(home);
+  }
 }

@@ -38,6 +38,7 @@ describe('integration: the embedded store (node:sqlite)', () => {
     podNamespace: '',
     state: 'ready',
     createdAt: new Date().toISOString(),
+    origin: 'add',
     ...extra,
   });
 
@@ -116,7 +117,7 @@ describe('integration: the embedded store (node:sqlite)', () => {
         '-e',
         `const { Store } = require(${JSON.stringify(STORE_MODULE)}); const s = new Store(${JSON.stringify(dir)});
       const row = (i) => ({ containerId: 'c' + i, ifname: 'eth0', ipv4: 167837696 + i, ipv6: null, hostVeth: 'h' + i,
-        mac: '', netns: '', podName: '', podNamespace: '', state: 'ready', createdAt: '' });
+        mac: '', netns: '', podName: '', podNamespace: '', state: 'ready', createdAt: '', origin: 'add' });
       for (let i = 0; i < 50; i++) s.insert(row(i), { cursor4: String(i) });
       console.log('committed'); setInterval(() => {}, 1000);`,
       ],

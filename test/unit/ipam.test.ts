@@ -1,5 +1,6 @@
+import * as net from 'node:net';
 import { expect } from 'chai';
-import { bigIntToIpv6, intToIpv4, ipv4Bytes, ipv4ToInt, ipv6Bytes, ipv6ToBigInt, macForIpv4, parseCidr4, parseCidr6 } from '../../src/ip/ip';
+import { bigIntToIpv6, intToIpv4, ipv4Bytes, ipv4ToInt, ipv6Bytes, ipv6ToBigInt, isIPv4, isIPv6, macForIpv4, parseCidr4, parseCidr6 } from '../../src/ip/ip';
 import { hostVethName } from '../../src/linux/ifname';
 import { Pool4, Pool6 } from '../../src/netplugin/ipam';
 import { KeyedMutex } from '../../src/netplugin/mutex';
@@ -117,5 +118,44 @@ describe('unit: addresses and IPAM', () => {
       })
       .catch(() => undefined);
     expect(await m.run('k', async () => 7)).to.equal(7);
+  });
+});
+
+describe('unit: IP address text', () => {
+  it("isIPv4 and isIPv6 agree with node:net's on valid, invalid and tricky forms", () => {
+    const corpus = [
+      '0.0.0.0',
+      '255.255.255.255',
+      '10.1.2.3',
+      '256.1.1.1',
+      '1.2.3',
+      '1.2.3.4.5',
+      '01.2.3.4',
+      '1.2.3.-4',
+      ' 1.2.3.4',
+      '::',
+      '::1',
+      '1::',
+      'fd00::5',
+      'FD00:0:0:0:0:0:0:5',
+      '1:2:3:4:5:6:7:8',
+      '1:2:3:4:5:6:7:8:9',
+      '1:2:3:4:5:6:7::',
+      '1::2::3',
+      ':1',
+      '1:',
+      '::ffff:1.2.3.4',
+      '::ffff:1.2.3.256',
+      '1:2:3:4:5:6:1.2.3.4',
+      '1:2:3:4:5:6:7:1.2.3.4',
+      'g::1',
+      '12345::1',
+      '',
+      'localhost',
+    ];
+    for (const s of corpus) {
+      expect(isIPv4(s), s).to.equal(net.isIPv4(s));
+      expect(isIPv6(s), s).to.equal(net.isIPv6(s));
+    }
   });
 });

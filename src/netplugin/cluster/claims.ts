@@ -2,11 +2,10 @@
 // absent AND this node's block record unchanged: no two pods in the cluster share an IP even with ADDs
 // racing on every node, and a node that lost its block cannot allocate in it. DEL never waits for etcd: the
 // release is queued durably in the node's own store and applied when etcd answers.
-import { isIPv6 } from 'node:net';
 import { CniError, ErrorCode } from '../../errors';
 import { type Comparison, type EtcdSession, etcdUnreachable } from '../../etcd/connect';
 import { type IpRecord, ipKey, ipPrefix, ipRecordSchema, parseRecord } from '../../etcd/layout';
-import { intToIpv4 } from '../../ip/ip';
+import { intToIpv4, isIPv6 } from '../../ip/ip';
 import type { Logger } from '../../log/logger';
 import type { EndpointRow, Store } from '../store';
 import { type HeldBlock, stillHeld } from './blocks';
@@ -94,6 +93,39 @@ export class IpClaims {
     }
     if (why) throw cannotAllocate(why);
     return false;
+  }
+
+  /**
+   * A record rebuilt at start from the kernel's mark (the local store had lost it): its etcd keys say the
+   * rest. When they hold this attachment's record, its fields are returned so that the rebuilt row matches
+   * them (and a later release finds them); keys found missing are claimed; false when another attachment
+   * holds one of its addresses (the veth is then left alone, and said so).
+   */
+  async adopt(row: EndpointRow): Promise<Pick<EndpointRow, 'netns' | 'podName' | 'podNamespace' | 'createdAt'> | boolean> {
+    const keys = this.keysOf(row);
+    let values: (string | null)[];
+    try {
+      values = await Promise.all(keys.map((k) => this.etcd.call(`reading ${k.ip}`, this.etcd.client.get(k.key).string())));
+    } catch (err) {
+      throw etcdUnreachable(err);
+    }
+    const records = values.map((v, i) => (v === null ? undefined : parseRecord(ipRecordSchema, keys[i].key, v)));
+    if (records.some((r) => r && (r.node !== this.node || r.containerId !== row.containerId || r.ifname !== row.ifname))) return false;
+    const known = records.find((r) => r !== undefined);
+    const fields = known ? { netns: known.netns, podName: known.podName, podNamespace: known.podNamespace, createdAt: known.createdAt } : undefined;
+    const missing = keys.filter((_, i) => values[i] === null);
+    if (missing.length) {
+      const record = this.recordOf({ ...row, ...fields });
+      const { succeeded } = await this.etcd.call(
+        `claiming ${missing.map((k) => k.ip).join(' and ')} for an adopted attachment`,
+        this.etcd
+          .ifAll([...missing.map((k): Comparison => [k.key, 'Create', '==', 0]), ...stillHeld(this.held)])
+          .then(...missing.map((k) => this.etcd.client.put(k.key).value(record)))
+          .commit(),
+      );
+      if (!succeeded) return false;
+    }
+    return fields ?? true;
   }
 
   /** Deletes `key` if it still holds `value`. */
