@@ -1,7 +1,10 @@
 // The Node side's transport (contivctl, the test harness, bench, demo): axios over the unix socket, where
-// its load time does not matter. The exec'd adapter uses fetch-transport.ts instead.
+// its load time does not matter. The exec'd adapter uses unix-http.ts instead.
 import axios from 'axios';
 import { type Answer, type Exchange, NetpluginClient, type Transport, unreachable } from './client';
+
+/** The largest answer read: /endpoints grows with the node's pods (~300 bytes each). */
+const MAX_ANSWER_BYTES = 64 << 20;
 
 export class AxiosTransport implements Transport {
   constructor(
@@ -25,6 +28,8 @@ export class AxiosTransport implements Transport {
         responseType: 'text',
         transformResponse: (data: string) => data,
         maxRedirects: 0,
+        decompress: false,
+        maxContentLength: MAX_ANSWER_BYTES,
       });
       return { status: res.status, body: res.data };
     } catch (err) {

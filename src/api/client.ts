@@ -1,26 +1,20 @@
 // The netplugin's client, over whichever HTTP transport the caller's runtime does best: the exec'd adapter
-// (Bun) uses fetch (fetch-transport.ts), the Node side axios (axios-transport.ts). Every answer is decoded
-// by the zod contract in wire.ts, so both ends speak one schema.
-import * as z from 'zod/mini';
-import { CniError, describeIssues, ErrorCode } from '../errors';
+// (Bun) one exchange over Bun.connect (unix-http.ts), the Node side axios (axios-transport.ts). Every answer is checked by
+// the function generated from its zod schema in wire.ts (src/generated/validators.ts), so both ends speak
+// one contract and the adapter never loads zod.
+import { CniError, ErrorCode } from '../errors';
 import {
-  type Endpoint,
-  endpointSchema,
-  type GcRequest,
-  type Health,
-  healthSchema,
-  type PodAttr,
-  Routes,
-  type RspAddPod,
-  type RspCheckPod,
-  type RspDelPod,
-  type RspFailure,
-  type RspGc,
-  rspAddPodSchema,
-  rspCheckPodSchema,
-  rspDelPodSchema,
-  rspGcSchema,
-} from './wire';
+  type Checked,
+  checkEndpoints,
+  checkHealth,
+  checkRspAddPod,
+  checkRspCheckPod,
+  checkRspDelPod,
+  checkRspFixLeaks,
+  checkRspGc,
+} from '../generated/validators';
+import { Routes } from './routes';
+import type { Endpoint, FixLeaksRequest, GcRequest, Health, PodAttr, RspAddPod, RspCheckPod, RspDelPod, RspFailure, RspFixLeaks, RspGc } from './wire';
 
 export interface Exchange {
   method: 'GET' | 'POST';
@@ -41,19 +35,22 @@ export interface Transport {
   exchange(e: Exchange): Promise<Answer>;
 }
 
+/** The netplugin could not be asked at all (code 11): absent, silent or unreachable. A DEL is queued instead. */
+export class NetpluginUnreachable extends CniError {}
+
 /** What a transport's failure means to a runtime: the netplugin is absent, slow or unreachable (code 11). */
-export function unreachable(socket: string, timeoutMs: number, err: { code?: string; name?: string; message?: string }): CniError {
+export function unreachable(socket: string, timeoutMs: number, err: { code?: string; name?: string; message?: string }): NetpluginUnreachable {
   if (err.name === 'TimeoutError' || err.name === 'AbortError' || err.code === 'ECONNABORTED' || err.code === 'ETIMEDOUT') {
-    return new CniError(
+    return new NetpluginUnreachable(
       ErrorCode.TryAgainLater,
       `netplugin did not answer within ${timeoutMs} ms on ${socket}`,
       'is the netplugin daemon stopped or overloaded?',
     );
   }
   if (err.code === 'ENOENT' || err.code === 'ECONNREFUSED' || err.code === 'FailedToOpenSocket') {
-    return new CniError(ErrorCode.TryAgainLater, `netplugin is not listening on ${socket}`, `${err.code}: is the netplugin daemon running?`);
+    return new NetpluginUnreachable(ErrorCode.TryAgainLater, `netplugin is not listening on ${socket}`, `${err.code}: is the netplugin daemon running?`);
   }
-  return new CniError(ErrorCode.TryAgainLater, `cannot reach netplugin on ${socket}: ${err.message ?? err.code ?? 'unknown error'}`);
+  return new NetpluginUnreachable(ErrorCode.TryAgainLater, `cannot reach netplugin on ${socket}: ${err.message ?? err.code ?? 'unknown error'}`);
 }
 
 const KNOWN_CODES = new Set<number>(Object.values(ErrorCode));
@@ -71,16 +68,12 @@ function parseJson(route: string, a: Answer): unknown {
 export class NetpluginClient {
   constructor(private readonly transport: Transport) {}
 
-  get socket(): string {
-    return this.transport.socket;
-  }
-
   /** POSTs to a route and decodes its answer; a non-zero `result` becomes a CniError with that code. */
-  private async post<T extends RspFailure>(route: string, body: PodAttr | GcRequest, schema: z.ZodMiniType<T>): Promise<T> {
+  private async post<T extends RspFailure>(route: string, body: PodAttr | GcRequest | FixLeaksRequest, check: (v: unknown) => Checked<T>): Promise<T> {
     const a = await this.transport.exchange({ method: 'POST', path: route, body: JSON.stringify(body) });
-    const parsed = schema.safeParse(parseJson(route, a));
-    if (!parsed.success) throw new CniError(ErrorCode.Io, `netplugin answered ${route} with an invalid body`, describeIssues(parsed.error));
-    const rsp = parsed.data;
+    const checked = check(parseJson(route, a));
+    if (!checked.ok) throw new CniError(ErrorCode.Io, `netplugin answered ${route} with an invalid body`, checked.issues);
+    const rsp = checked.value;
     if ((rsp.result ?? 0) !== 0 || a.status !== 200) {
       const code = isCniCode(rsp.result) ? rsp.result : ErrorCode.Io;
       throw new CniError(code, rsp.errmsg || `netplugin answered ${route} with HTTP ${a.status}`, rsp.errinfo ?? '');
@@ -88,10 +81,11 @@ export class NetpluginClient {
     return rsp;
   }
 
-  addPod = (attr: PodAttr): Promise<RspAddPod> => this.post(Routes.addPod, attr, rspAddPodSchema());
-  delPod = (attr: PodAttr): Promise<RspDelPod> => this.post(Routes.delPod, attr, rspDelPodSchema());
-  checkPod = (attr: PodAttr): Promise<RspCheckPod> => this.post(Routes.checkPod, attr, rspCheckPodSchema());
-  gc = (body: GcRequest): Promise<RspGc> => this.post(Routes.gc, body, rspGcSchema());
+  addPod = (attr: PodAttr): Promise<RspAddPod> => this.post(Routes.addPod, attr, checkRspAddPod);
+  delPod = (attr: PodAttr): Promise<RspDelPod> => this.post(Routes.delPod, attr, checkRspDelPod);
+  checkPod = (attr: PodAttr): Promise<RspCheckPod> => this.post(Routes.checkPod, attr, checkRspCheckPod);
+  gc = (body: GcRequest): Promise<RspGc> => this.post(Routes.gc, body, checkRspGc);
+  fixLeaks = (body: FixLeaksRequest): Promise<RspFixLeaks> => this.post(Routes.fixLeaks, body, checkRspFixLeaks);
 
   /** True when GET /healthz answers 200. */
   async healthy(): Promise<boolean> {
@@ -102,16 +96,16 @@ export class NetpluginClient {
     }
   }
 
-  private async getJson<T>(route: string, schema: z.ZodMiniType<T>): Promise<T> {
+  private async getJson<T>(route: string, check: (v: unknown) => Checked<T>): Promise<T> {
     const a = await this.transport.exchange({ method: 'GET', path: route });
     if (a.status !== 200) throw new CniError(ErrorCode.Io, `netplugin answered GET ${route} with HTTP ${a.status}`, a.body.slice(0, 200));
-    const parsed = schema.safeParse(parseJson(route, a));
-    if (!parsed.success) throw new CniError(ErrorCode.Io, `netplugin answered GET ${route} with an invalid body`, describeIssues(parsed.error));
-    return parsed.data;
+    const checked = check(parseJson(route, a));
+    if (!checked.ok) throw new CniError(ErrorCode.Io, `netplugin answered GET ${route} with an invalid body`, checked.issues);
+    return checked.value;
   }
 
-  health = (): Promise<Health> => this.getJson(Routes.healthz, healthSchema());
-  endpoints = (): Promise<Endpoint[]> => this.getJson(Routes.endpoints, z.array(endpointSchema()));
+  health = (): Promise<Health> => this.getJson(Routes.healthz, checkHealth);
+  endpoints = (): Promise<Endpoint[]> => this.getJson(Routes.endpoints, checkEndpoints);
 
   /** GET /metrics as text (Prometheus exposition). */
   async metrics(): Promise<string> {

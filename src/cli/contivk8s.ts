@@ -4,17 +4,20 @@
 // Built by `bun build --compile` into one executable (see Makefile); it never hangs: whatever it waits on, it
 // answers one CNI result or error within the configured timeout plus a small margin.
 import * as fs from 'node:fs';
-import { NetpluginClient } from '../api/client';
-import { FetchTransport } from '../api/fetch-transport';
+import { NetpluginClient, NetpluginUnreachable } from '../api/client';
+import { enqueueDel } from '../api/del-queue';
+import { UnixHttpTransport } from '../api/unix-http';
 import type { PodAttr } from '../api/wire';
-import { DEFAULT_TIMEOUT_MS, type NetConf, parseNetConf, peekConfig } from '../cni/config';
+import { DEFAULT_LOG_ROTATION, DEFAULT_TIMEOUT_MS, type NetConf, parseNetConf, peekConfig } from '../cni/config';
 import { type CniEnv, parseEnv } from '../cni/env';
 import { prevResultAddresses, renderResult } from '../cni/result';
+import { staticRequest } from '../cni/static';
 import { requireCommandInVersion, SUPPORTED_VERSIONS } from '../cni/version';
 import { asCniError, CniError, ErrorCode, PluginErrorCode } from '../errors';
 import { appendLogLine, type Level } from '../log/jsonl';
 import { enterNetns, type NetnsHandle, nsIdOf, openNetns, sameNs } from '../netns/netns';
 import { procNetnsPath, runtimeConvention } from '../netns/path';
+import { VERSION } from '../version';
 
 declare const Bun: { stdin: { stream(): ReadableStream<Uint8Array> } };
 
@@ -41,7 +44,15 @@ let answered = false;
 function log(level: Level, message: string, meta: Record<string, unknown>): void {
   // every failure leaves a trace: in the config's logFile, else (config unusable or silent) the error log
   const file = conf?.logFile ?? (level === 'error' ? (rawLogFile ?? process.env.CONTIVK8S_ERROR_LOG ?? DEFAULT_ERROR_LOG) : undefined);
-  if (file) appendLogLine(file, conf?.logLevel ?? 'info', level, message, { pid: process.pid, command: env?.command, containerId: env?.containerId, ...meta });
+  if (file)
+    appendLogLine(
+      file,
+      conf?.logLevel ?? 'info',
+      level,
+      message,
+      { pid: process.pid, command: env?.command, containerId: env?.containerId, ...meta },
+      conf?.logRotation ?? DEFAULT_LOG_ROTATION,
+    );
 }
 
 const elapsedMs = () => Math.round((performance.now() - started) * 100) / 100;
@@ -84,24 +95,62 @@ function armDeadline(timeoutMs: number, socket?: string): void {
   );
 }
 
-/** Reads the config; once what arrived parses and names a timeoutMs, that bounds a runtime that never closes stdin. */
-async function readStdin(): Promise<string> {
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * What arrives on stdin, refused past MAX_STDIN_BYTES; as soon as it parses far enough to name a timeoutMs,
+ * that bounds the rest of the run (real configs are a few KiB: a huge one is not parsed again per chunk).
+ */
+function stdinCollector() {
   const chunks: Uint8Array[] = [];
   let size = 0;
-  const reader = Bun.stdin.stream().getReader();
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    size += value.length;
-    if (size > MAX_STDIN_BYTES) throw new CniError(ErrorCode.Decode, `network configuration on stdin is larger than ${MAX_STDIN_BYTES} bytes`);
-    chunks.push(value);
-    // real configs are a few KiB: a huge one is not parsed again on every chunk
-    if (size <= PEEK_STDIN_BYTES) {
+  return {
+    add(chunk: Uint8Array): void {
+      size += chunk.length;
+      if (size > MAX_STDIN_BYTES) throw new CniError(ErrorCode.Decode, `network configuration on stdin is larger than ${MAX_STDIN_BYTES} bytes`);
+      chunks.push(chunk);
+      if (size > PEEK_STDIN_BYTES) return;
       const { timeoutMs } = peekConfig(Buffer.concat(chunks).toString('utf8'));
       if (timeoutMs) armDeadline(timeoutMs);
-    }
+    },
+    text: () => Buffer.concat(chunks).toString('utf8'),
+  };
+}
+
+/**
+ * Reads the config. Bun's stdin stream starts two pool threads (~1.4 ms); instead stdin's pipe is opened again
+ * non-blocking (/proc/self/fd/0) and read on this thread. Runtimes write the config and close stdin as they
+ * exec, so it is all there at once; while it is not, the read waits on a timer, so the deadline still ends a
+ * runtime that never closes stdin.
+ */
+async function readStdin(): Promise<string> {
+  const got = stdinCollector();
+  let fd: number;
+  try {
+    fd = fs.openSync('/proc/self/fd/0', fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
+  } catch {
+    // stdin is not something /proc can reopen (a socket): Bun's stream reads it
+    const reader = Bun.stdin.stream().getReader();
+    for (let r = await reader.read(); !r.done; r = await reader.read()) got.add(r.value);
+    return got.text();
   }
-  return Buffer.concat(chunks).toString('utf8');
+  const buf = Buffer.allocUnsafe(PEEK_STDIN_BYTES);
+  try {
+    for (;;) {
+      let n: number;
+      try {
+        n = fs.readSync(fd, buf, 0, buf.length, null);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EAGAIN') throw err;
+        await sleep(1);
+        continue;
+      }
+      if (n === 0) return got.text();
+      got.add(Buffer.from(buf.subarray(0, n)));
+    }
+  } finally {
+    fs.closeSync(fd);
+  }
 }
 
 /** Opens CNI_NETNS, refuses the plugin's own (host) namespace, and moves the main thread into it. */
@@ -134,7 +183,7 @@ function podAttr(e: CniEnv, ns?: NetnsHandle): PodAttr {
 
 function netplugin(c: NetConf): NetpluginClient {
   waitingOn = { what: `the netplugin on ${c.socket}`, code: ErrorCode.TryAgainLater };
-  return new NetpluginClient(new FetchTransport(c.socket, c.timeoutMs));
+  return new NetpluginClient(new UnixHttpTransport(c.socket, c.timeoutMs));
 }
 
 interface Outcome {
@@ -143,12 +192,26 @@ interface Outcome {
 }
 
 async function cmdAdd(e: CniEnv, c: NetConf): Promise<Outcome> {
+  // static requests are checked before anything on the node is touched
+  const wanted = staticRequest({ ...c.staticSources, cniArgs: e.args });
   const ns = enterPodNetns(e.netns);
   // We stay in the namespace (and keep the fd) until the netplugin has answered.
-  const rsp = await netplugin(c).addPod(podAttr(e, ns));
+  const rsp = await netplugin(c).addPod({
+    ...podAttr(e, ns),
+    CONTIV_DEFAULT_ROUTE: c.isDefaultGateway ?? e.ifname === 'eth0',
+    CONTIV_HAIRPIN: c.hairpin,
+    ...(wanted.ips.length ? { CONTIV_IPS: wanted.ips } : {}),
+    ...(wanted.mac ? { CONTIV_MAC: wanted.mac } : {}),
+  });
   if (!rsp.ipaddress) throw new CniError(ErrorCode.Io, 'netplugin answered AddPod without an IP address');
+  // a netplugin that does not know the static request (contiv's own) must not answer something else
+  const got = [rsp.ipaddress, rsp.ipv6address].filter(Boolean).map((a) => (a as string).split('/')[0]);
+  const missed = wanted.ips.map((ip) => ip.split('/')[0]).filter((ip) => !got.includes(ip));
+  if (missed.length || (wanted.mac && rsp.mac?.toLowerCase() !== wanted.mac)) {
+    throw new CniError(ErrorCode.Io, `netplugin answered AddPod without the requested ${missed.length ? `IP ${missed.join(', ')}` : `MAC ${wanted.mac}`}`);
+  }
   const result = renderResult(c.cniVersion, {
-    hostInterface: { name: rsp.hostveth ?? '' },
+    ...(rsp.hostveth ? { hostInterface: { name: rsp.hostveth } } : {}),
     podInterface: { name: e.ifname, mac: rsp.mac, sandbox: e.netns },
     ipv4: { address: rsp.ipaddress, gateway: rsp.gateway },
     ...(rsp.ipv6address ? { ipv6: { address: rsp.ipv6address, gateway: rsp.ipv6gateway } } : {}),
@@ -168,7 +231,26 @@ async function cmdDel(e: CniEnv, c: NetConf): Promise<Outcome> {
       log('warn', 'DEL without namespace', { netns: e.netns, reason: asCniError(err).message });
     }
   }
-  await netplugin(c).delPod(podAttr(e, ns));
+  try {
+    await netplugin(c).delPod(podAttr(e, ns));
+  } catch (err) {
+    if (!(err instanceof NetpluginUnreachable)) throw err;
+    // a netplugin that is down or hung must not block a pod's teardown: the DEL is queued durably beside its
+    // socket and applied by the netplugin before it serves another ADD (src/api/del-queue.ts)
+    const queued = enqueueDel(c.socket, {
+      containerId: e.containerId,
+      ifname: e.ifname,
+      netns: e.netns,
+      podName: e.args.K8S_POD_NAME,
+      podNamespace: e.args.K8S_POD_NAMESPACE,
+      queuedAt: Date.now(),
+      reason: err.message,
+    });
+    log('warn', queued ? 'DEL queued: the netplugin could not be asked' : 'DEL answered: no netplugin ever served this socket', {
+      reason: err.message,
+      ...(queued ? { queued } : {}),
+    });
+  }
   return { rewrittenNetns: ns ? procNetnsPath(process.pid) : '' };
 }
 
@@ -221,6 +303,11 @@ function dispatch(e: CniEnv, c: NetConf): Promise<Outcome> {
 }
 
 async function main(): Promise<void> {
+  // an operator's `contivk8s --version`; runtimes exec the plugin without arguments
+  if (process.argv.slice(2).includes('--version')) {
+    fs.writeSync(1, `contivk8s ${VERSION}\n`);
+    process.exit(0);
+  }
   // until the config says otherwise, the default timeout bounds even a runtime that never closes stdin
   armDeadline(DEFAULT_TIMEOUT_MS);
   let stdin = '';

@@ -1,38 +1,18 @@
-import * as z from 'zod/mini';
-import { type AttachmentRef, attachmentRefSchema, DEFAULT_SOCKET } from '../api/wire';
-import { CniError, describeIssues, ErrorCode } from '../errors';
+// The network configuration a runtime writes on stdin: decoded, checked (by the function generated from
+// schemas.ts's zod schema) and given its defaults.
+import { DEFAULT_SOCKET } from '../api/routes';
+import type { AttachmentRef } from '../api/wire';
+import { CniError, ErrorCode } from '../errors';
+import { checkNetConf } from '../generated/validators';
+import type { PrevResult } from './schemas';
 import { type CniVersion, isSupportedVersion, LATEST_VERSION, requireSupportedVersion } from './version';
 
 export const DEFAULT_TIMEOUT_MS = 30_000;
 /** A runtime waits minutes at most; a longer timeout would also overflow a timer. */
 export const MAX_TIMEOUT_MS = 600_000;
 
-const ipConfigSchema = z.looseObject({
-  address: z.string(),
-  gateway: z.optional(z.string()),
-  interface: z.optional(z.number()),
-});
-const prevResultSchema = z.looseObject({
-  interfaces: z.optional(z.array(z.looseObject({ name: z.string(), mac: z.optional(z.string()), sandbox: z.optional(z.string()) }))),
-  ips: z.optional(z.array(ipConfigSchema)),
-});
-
-const netConfSchema = z.looseObject({
-  cniVersion: z.string(),
-  name: z.optional(z.string()),
-  type: z.optional(z.string()),
-  socket: z.optional(z.string().check(z.minLength(1))),
-  logFile: z.optional(z.string().check(z.refine((f) => f.startsWith('/'), 'must be an absolute path'))),
-  logLevel: z.optional(z.enum(['error', 'warn', 'info', 'debug'])),
-  timeoutMs: z.optional(z.number().check(z.int(), z.positive(), z.lte(MAX_TIMEOUT_MS))),
-  args: z.optional(z.record(z.string(), z.unknown())),
-  runtimeConfig: z.optional(z.record(z.string(), z.unknown())),
-  prevResult: z.optional(prevResultSchema),
-  // libcni (v1.2+: containerd, CRI-O's ocicni) sends null, not [], when no attachment is valid
-  'cni.dev/valid-attachments': z.optional(z.nullable(z.array(attachmentRefSchema()))),
-  'cni.dev/attachments': z.optional(z.nullable(z.array(attachmentRefSchema()))),
-});
-export type PrevResult = z.infer<typeof prevResultSchema>;
+/** The adapter's log rotation unless configured: 100 MiB, five rotated files. */
+export const DEFAULT_LOG_ROTATION = { maxBytes: 100 << 20, maxFiles: 5 };
 
 export interface NetConf {
   cniVersion: CniVersion;
@@ -40,9 +20,17 @@ export interface NetConf {
   socket: string;
   logFile?: string;
   logLevel: 'error' | 'warn' | 'info' | 'debug';
+  /** When the log file (or the error log) rotates, and how many rotated files are kept. */
+  logRotation: { maxBytes: number; maxFiles: number };
   timeoutMs: number;
   prevResult?: PrevResult;
   validAttachments?: AttachmentRef[];
+  /** hairpinMode: a frame may leave by the bridge port it came in on (a pod reaching itself through a DNAT). */
+  hairpin: boolean;
+  /** isDefaultGateway as configured; absent, the runtime's primary interface (eth0) gets the default routes. */
+  isDefaultGateway?: boolean;
+  /** Where static IPs and MACs may be asked for in the configuration (runtimeConfig ips/mac, args.cni). */
+  staticSources: { runtimeConfig?: { ips?: unknown; mac?: unknown }; args?: { ips?: unknown; mac?: unknown } };
 }
 
 function decodeJson(stdin: string): unknown {
@@ -87,13 +75,17 @@ function validAttachments(valid: AttachmentRef[] | null | undefined, spec110: At
   return list === undefined ? undefined : (list ?? []);
 }
 
+/** The `cni` namespace of `args` (CONVENTIONS.md), when it is an object. */
+function cniArgsOf(args: Record<string, unknown> | undefined): { ips?: unknown; mac?: unknown } | undefined {
+  const cni = args?.cni;
+  return cni !== null && typeof cni === 'object' && !Array.isArray(cni) ? (cni as { ips?: unknown; mac?: unknown }) : undefined;
+}
+
 /** Decodes and validates the network configuration a runtime writes on stdin. */
 export function parseNetConf(stdin: string): NetConf {
-  const parsed = netConfSchema.safeParse(decodeJson(stdin));
-  if (!parsed.success) {
-    throw new CniError(ErrorCode.InvalidConfig, 'invalid network configuration', describeIssues(parsed.error));
-  }
-  const c = parsed.data;
+  const checked = checkNetConf(decodeJson(stdin));
+  if (!checked.ok) throw new CniError(ErrorCode.InvalidConfig, 'invalid network configuration', checked.issues);
+  const c = checked.value;
   const cniVersion = requireSupportedVersion(c.cniVersion);
   const socket = c.socket ?? DEFAULT_SOCKET;
   // After setns the adapter's new sockets belong to the pod's namespace; a filesystem unix socket is
@@ -111,8 +103,15 @@ export function parseNetConf(stdin: string): NetConf {
     socket,
     logFile: c.logFile,
     logLevel: c.logLevel ?? 'info',
+    logRotation: {
+      maxBytes: c.logFileMaxSize === undefined ? DEFAULT_LOG_ROTATION.maxBytes : Math.max(1, Math.round(c.logFileMaxSize * 2 ** 20)),
+      maxFiles: c.logFileMaxFiles ?? DEFAULT_LOG_ROTATION.maxFiles,
+    },
     timeoutMs: c.timeoutMs ?? DEFAULT_TIMEOUT_MS,
     prevResult: c.prevResult,
     validAttachments: validAttachments(c['cni.dev/valid-attachments'], c['cni.dev/attachments']),
+    hairpin: c.hairpinMode ?? true,
+    isDefaultGateway: c.isDefaultGateway,
+    staticSources: { runtimeConfig: c.runtimeConfig, args: cniArgsOf(c.args) },
   };
 }

@@ -1,29 +1,27 @@
-import * as z from 'zod/mini';
-import { CniError, describeIssues, ErrorCode } from '../errors';
+// The CNI_* variables a runtime execs the plugin with: checked (by the function generated from schemas.ts's zod
+// schema), then read for the command they name.
+import { CniError, ErrorCode } from '../errors';
+import { checkEnv } from '../generated/validators';
 import { interfaceNameProblem } from '../linux/ifname';
+import type { CniEnvInput, COMMANDS } from './schemas';
 
-export const COMMANDS = ['ADD', 'DEL', 'CHECK', 'VERSION', 'GC', 'STATUS'] as const;
 export type Command = (typeof COMMANDS)[number];
 
 // The spec's container id: alphanumerics plus "_", "." and "-", starting with an alphanumeric.
 const CONTAINER_ID = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
-
-const envSchema = z.object({
-  CNI_COMMAND: z.enum(COMMANDS),
-  CNI_CONTAINERID: z.optional(z.string()),
-  CNI_NETNS: z.optional(z.string()),
-  CNI_IFNAME: z.optional(z.string()),
-  CNI_ARGS: z.optional(z.string()),
-  CNI_PATH: z.optional(z.string()),
-});
 
 export interface CniArgs {
   K8S_POD_NAME?: string;
   K8S_POD_NAMESPACE?: string;
   K8S_POD_INFRA_CONTAINER_ID?: string;
   K8S_POD_UID?: string;
+  /** A static IP (or several, comma-separated), as host-local and podman use it. */
+  IP?: string;
+  /** A static MAC for the pod interface. */
+  MAC?: string;
 }
-const KNOWN_ARGS = new Set(['K8S_POD_NAME', 'K8S_POD_NAMESPACE', 'K8S_POD_INFRA_CONTAINER_ID', 'K8S_POD_UID', 'IgnoreUnknown']);
+const ARG_KEYS = ['K8S_POD_NAME', 'K8S_POD_NAMESPACE', 'K8S_POD_INFRA_CONTAINER_ID', 'K8S_POD_UID', 'IP', 'MAC'] as const;
+const KNOWN_ARGS = new Set<string>([...ARG_KEYS, 'IgnoreUnknown']);
 
 /** Parses CNI_ARGS ("K=V;K=V"). Unknown keys are an error unless IgnoreUnknown is true, as in libcni's types.LoadArgs. */
 export function parseCniArgs(raw: string | undefined): CniArgs {
@@ -40,7 +38,7 @@ export function parseCniArgs(raw: string | undefined): CniArgs {
     throw new CniError(ErrorCode.InvalidEnv, `CNI_ARGS: unknown keys ${unknown.join(', ')}`, 'set IgnoreUnknown=1 to ignore them');
   }
   const args: CniArgs = {};
-  for (const key of ['K8S_POD_NAME', 'K8S_POD_NAMESPACE', 'K8S_POD_INFRA_CONTAINER_ID', 'K8S_POD_UID'] as const) {
+  for (const key of ARG_KEYS) {
     const v = pairs.get(key);
     if (v) args[key] = v;
   }
@@ -57,7 +55,7 @@ export interface CniEnv {
 }
 
 // Which variables each command needs; the rest are ignored (libcni sends "dummy" for VERSION).
-const REQUIRED: Record<Command, (keyof z.infer<typeof envSchema>)[]> = {
+const REQUIRED: Record<Command, (keyof CniEnvInput)[]> = {
   ADD: ['CNI_CONTAINERID', 'CNI_NETNS', 'CNI_IFNAME', 'CNI_PATH'],
   CHECK: ['CNI_CONTAINERID', 'CNI_NETNS', 'CNI_IFNAME', 'CNI_PATH'],
   DEL: ['CNI_CONTAINERID', 'CNI_IFNAME', 'CNI_PATH'],
@@ -68,11 +66,9 @@ const REQUIRED: Record<Command, (keyof z.infer<typeof envSchema>)[]> = {
 
 /** Reads and validates the CNI_* variables for the command they name. */
 export function parseEnv(env: NodeJS.ProcessEnv): CniEnv {
-  const parsed = envSchema.safeParse(env);
-  if (!parsed.success) {
-    throw new CniError(ErrorCode.InvalidEnv, 'invalid CNI environment', describeIssues(parsed.error));
-  }
-  const e = parsed.data;
+  const checked = checkEnv(env);
+  if (!checked.ok) throw new CniError(ErrorCode.InvalidEnv, 'invalid CNI environment', checked.issues);
+  const e = checked.value;
   const command = e.CNI_COMMAND;
   const missing = REQUIRED[command].filter((k) => !e[k]);
   if (missing.length) {

@@ -38,4 +38,22 @@ describe('e2e: podman run --network with contivk8s', function () {
     expect(np.bridgePorts()).to.deep.equal([]);
     expect(fs.existsSync(ep.netns), `${ep.netns} removed`).to.equal(false);
   });
+
+  it('honours --ip and --mac-address (CNI_ARGS and the ips/mac capabilities), and refuses an --ip outside the pool', async () => {
+    const r = await finished(
+      podman.run(
+        NETWORK_NAME,
+        BUSYBOX_IMAGE,
+        ['sh', '-c', 'ip -o -4 addr show eth0; cat /sys/class/net/eth0/address'],
+        ['--ip', '10.250.2.50', '--mac-address', '02:50:00:00:02:50'],
+      ),
+    );
+    expect(r.status, r.stderr).to.equal(0);
+    expect(r.stdout).to.include('inet 10.250.2.50/24');
+    expect(r.stdout).to.include('02:50:00:00:02:50');
+    const refused = await finished(podman.run(NETWORK_NAME, BUSYBOX_IMAGE, ['true'], ['--ip', '10.250.99.5']));
+    expect(refused.status).to.not.equal(0);
+    expect(refused.stderr).to.include("requested IP 10.250.99.5: not an assignable address of this node's pool 10.250.2.0/24");
+    await waitFor('every endpoint freed', async () => (await np.endpoints()).length === 0);
+  });
 });

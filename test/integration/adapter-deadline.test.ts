@@ -5,6 +5,7 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { expect } from 'chai';
+import { listQueuedDels } from '../../src/api/del-queue';
 import { ErrorCode } from '../../src/errors';
 import { type AdapterRun, cniEnv, runAdapter } from '../../testbed/adapter';
 import { TestNetplugin } from '../../testbed/netplugin';
@@ -87,13 +88,23 @@ describe('integration: the adapter never hangs', function () {
     before(() => process.kill(np.pid!, 'SIGSTOP'));
     after(() => process.kill(np.pid!, 'SIGCONT'));
 
-    for (const command of ['ADD', 'DEL', 'CHECK']) {
+    for (const command of ['ADD', 'CHECK']) {
       it(`${command} with timeoutMs 1000 answers code 11 naming the socket and the timeout, in time`, async () => {
         const r = await runAdapter(cniEnv(command, uniq('stopped'), pod().path), conf({ timeoutMs: 1000, prevResult: { ips: [] } }));
         answeredInTime(r, 1000, ErrorCode.TryAgainLater);
         expect(r.json.msg).to.include(np.socket).and.include('1000 ms');
       });
     }
+
+    it('DEL with timeoutMs 1000 is queued for the netplugin and answered ok, in time', async () => {
+      const id = uniq('stopped');
+      const r = await runAdapter(cniEnv('DEL', id, pod().path), conf({ timeoutMs: 1000 }));
+      expect(r.killed, 'it hung until the safety kill').to.equal(false);
+      expect(r.durationMs).to.be.below(1000 + SLACK_MS);
+      expect(r.status, r.stdout).to.equal(0);
+      expect(r.stdout).to.equal('');
+      expect(listQueuedDels(np.socket).map((e) => e.del?.containerId)).to.include(id);
+    });
 
     it('STATUS answers code 50 in time', async () => {
       const r = await runAdapter({ CNI_COMMAND: 'STATUS', CNI_PATH: '/opt/cni/bin' }, conf({ cniVersion: '1.1.0', timeoutMs: 1000 }));
@@ -103,7 +114,7 @@ describe('integration: the adapter never hangs', function () {
     it('contivctl endpoints fails with the socket in its message instead of waiting forever', () => {
       const started = Date.now();
       const r = spawnSync(path.join(BIN, 'contivctl'), ['endpoints', '--socket', np.socket], { encoding: 'utf8', timeout: 30_000 });
-      expect(r.status).to.equal(1);
+      expect(r.status).to.equal(2);
       expect(r.stderr).to.include(`netplugin did not answer within 10000 ms on ${np.socket}`);
       expect(Date.now() - started).to.be.below(10_000 + SLACK_MS + 2000);
     });

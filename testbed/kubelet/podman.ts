@@ -43,9 +43,12 @@ export class PrivatePodman {
     return execFileSync('podman', this.args(args), { encoding: 'utf8', env: this.env, stdio: ['ignore', 'pipe', 'pipe'] });
   }
 
-  /** `podman run --rm --network <network> <image> <cmd...>`; the child's stdout is the container's. */
-  run(network: string, image: string, cmd: string[]): ChildProcess {
-    return spawn('podman', this.args(['run', '--rm', '--network', network, ...ULIMITS, image, ...cmd]), { env: this.env, stdio: ['ignore', 'pipe', 'pipe'] });
+  /** `podman run --rm --network <network> [runArgs] <image> <cmd...>`; the child's stdout is the container's. */
+  run(network: string, image: string, cmd: string[], runArgs: string[] = []): ChildProcess {
+    return spawn('podman', this.args(['run', '--rm', '--network', network, ...ULIMITS, ...runArgs, image, ...cmd]), {
+      env: this.env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
   }
 
   /** Removes every container (their CNI DEL runs), unmounts the storage and removes the dir. */

@@ -1,0 +1,70 @@
+// The DEL queue: the second channel between the adapter and the netplugin. A DEL that cannot reach the
+// netplugin (not listening, or not answering in time) is written here, durably, and answered as done, so a
+// crash-looping daemon never blocks a pod's teardown or a node's drain (Cilium queues its DELs the same way).
+// The netplugin applies the queue at start, before it serves any ADD, and every few seconds after: an
+// address is never handed out again before the DEL that frees it. It lives beside the socket, in the
+// socket's directory (root-only, 0700): <dirname(socket)>/del-queue/<queuedAt>-<pid>-<random>.json.
+import * as fs from 'node:fs';
+import { checkQueuedDel } from '../generated/validators';
+import type { QueuedDel } from './wire';
+
+export const delQueueDir = (socket: string): string => `${socket.slice(0, socket.lastIndexOf('/')) || '/'}/del-queue`;
+
+const { O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW } = fs.constants;
+
+/**
+ * Writes one queued DEL so that a crash at any point leaves either nothing or the whole entry: a temp file
+ * (created exclusively, fsynced), renamed into place, the directory fsynced. Returns its path, or undefined
+ * when the socket's directory does not exist: no netplugin ever served there, so no attachment can exist.
+ */
+export function enqueueDel(socket: string, entry: QueuedDel): string | undefined {
+  const dir = delQueueDir(socket);
+  if (!fs.existsSync(dir.slice(0, dir.lastIndexOf('/')) || '/')) return undefined;
+  fs.mkdirSync(dir, { mode: 0o700, recursive: true });
+  const name = `${entry.queuedAt}-${process.pid}-${Math.random().toString(36).slice(2, 10)}.json`;
+  const tmp = `${dir}/.${name}.tmp`;
+  const fd = fs.openSync(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600);
+  try {
+    fs.writeSync(fd, JSON.stringify(entry));
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+  fs.renameSync(tmp, `${dir}/${name}`);
+  const dirFd = fs.openSync(dir, fs.constants.O_RDONLY);
+  try {
+    fs.fsyncSync(dirFd);
+  } finally {
+    fs.closeSync(dirFd);
+  }
+  return `${dir}/${name}`;
+}
+
+export interface QueueEntry {
+  file: string;
+  /** The entry, or why it cannot be one (the netplugin sets such files aside, never applies them). */
+  del?: QueuedDel;
+  problem?: string;
+}
+
+/** The queued DELs in the order they were queued; none when the queue does not exist. */
+export function listQueuedDels(socket: string): QueueEntry[] {
+  const dir = delQueueDir(socket);
+  let names: string[];
+  try {
+    names = fs.readdirSync(dir).filter((n) => n.endsWith('.json') && !n.startsWith('.'));
+  } catch {
+    return [];
+  }
+  return names
+    .sort((a, b) => Number(a.split('-')[0]) - Number(b.split('-')[0]) || a.localeCompare(b))
+    .map((n) => {
+      const file = `${dir}/${n}`;
+      try {
+        const checked = checkQueuedDel(JSON.parse(fs.readFileSync(file, 'utf8')));
+        return checked.ok ? { file, del: checked.value } : { file, problem: checked.issues };
+      } catch (err) {
+        return { file, problem: (err as Error).message };
+      }
+    });
+}
