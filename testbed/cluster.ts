@@ -88,9 +88,13 @@ export class TestCluster {
   }
 
   /** An etcd client for the test itself, with the client certificate. */
+  private etcd?: Etcd3;
+
+  /** One client for the whole cluster's life (a new one per call would pay gRPC and TLS set-up to every member each time). */
   client(): Etcd3 {
     const c = this.certs;
-    return connectEtcd({ endpoints: this.endpoints, ...(c ? { ca: c.ca, cert: c.clientCert, key: c.clientKey } : { insecure: true }) });
+    this.etcd ??= connectEtcd({ endpoints: this.endpoints, ...(c ? { ca: c.ca, cert: c.clientCert, key: c.clientKey } : { insecure: true }) });
+    return this.etcd;
   }
 
   /** A namespace with a veth on the underlay bridge and `ip` on it. */
@@ -247,6 +251,7 @@ export class TestCluster {
   }
 
   async destroy(): Promise<void> {
+    this.etcd?.close();
     for (const n of this.nodes) await n.np.destroy();
     for (let i = 0; i < this.members.length; i++) await this.stopMember(i);
     for (const ns of this.namespaces) tryRun('ip', ['netns', 'del', ns]);

@@ -242,5 +242,29 @@ export async function doctor(o: DoctorOptions): Promise<Check[]> {
     checks.push(bridgeCheck(health));
   }
   checks.push(confCheck(o), pluginCheck(o), forwardingCheck());
+  if (health) checks.push(versionCheck(o, health));
   return checks;
+}
+
+/** The installed plugin and the running netplugin should be one release: report skew between them. */
+function versionCheck(o: DoctorOptions, h: Health): Check {
+  const name = 'plugin and netplugin versions';
+  const plugin = spawnSync(path.join(o.binDir, 'contivk8s'), ['--version'], { encoding: 'utf8', timeout: 10_000 });
+  const version = /^contivk8s (\S+)$/m.exec(plugin.stdout ?? '')?.[1];
+  if (!version)
+    return {
+      name,
+      status: 'warn',
+      detail: `the installed plugin does not say its version (${(plugin.stdout || plugin.error?.message || '').trim()})`,
+      fix: `contivctl install-cni --bin-dir ${o.binDir}`,
+    };
+  if (!h.version) return { name, status: 'warn', detail: `the netplugin does not say its version (the plugin is ${version})` };
+  if (version !== h.version)
+    return {
+      name,
+      status: 'warn',
+      detail: `skew: the installed plugin is ${version}, the running netplugin ${h.version}`,
+      fix: `install the plugin of the netplugin's release (contivctl install-cni --bin-dir ${o.binDir} from that release)`,
+    };
+  return ok(name, `plugin and netplugin are both ${version}`);
 }

@@ -1,19 +1,23 @@
-// contivctl leaks: what a node leaks when pods die badly. Namespaces held alive only by a bind mount (the
-// seed of duplicate IPs), IPs present in two namespaces, allocations whose namespace and veth are gone,
-// and host veths of ours with no allocation. `analyze` is pure over a snapshot; `--fix` acts only on
-// findings that are provably ours (our subnet, our bridge, our record) and provably dead (no task inside,
-// no namespace, no record). With the netplugin down (crash-looping, when this is needed most) the
-// allocations are unknown: what the kernel shows is still reported, and nothing is provable enough to fix.
-import { execFileSync } from 'node:child_process';
-import * as path from 'node:path';
+// contivctl leaks: what a node leaks when pods die badly, told apart from what is live or not ours.
+//   duplicate-ip       an address configured in two namespaces                       reported
+//   dead-netns         a namespace held only by bind mounts, holding an address of    reported (never unmounted:
+//                      our subnet that no record explains                              no mount is ours)
+//   stale-allocation   a record whose host veth is gone: no pod holds its address     fixable: freed
+//   unrecorded-veth    a host veth with our ownership mark but no record              fixable: adopted (it is live)
+//   foreign-veth       a link on our bridge without our mark or a record              reported, left alone
+//   unchecked-veth     a link on our bridge while the netplugin is down               reported
+// Ownership is proven by our records and the mark the daemon writes on each host veth, never guessed from a
+// name or a subnet. `analyze` is pure over a snapshot. `--fix` sends the fixable findings to the netplugin,
+// which re-verifies each one under the lock its ADDs and DELs take, at the moment it acts, and touches
+// nothing made after the scan began; what changed or vanished meanwhile is skipped, not an error.
 import type { NetpluginClient } from '../api/client';
-import type { Endpoint, Health } from '../api/wire';
-import { attachmentId } from '../api/wire';
+import { attachmentId } from '../api/routes';
+import type { Endpoint, FixOutcome, FixRequest, Health } from '../api/wire';
 import { inCidr } from '../ip/ip';
-import { isHostVethName } from '../linux/ifname';
-import { ip, ipJson } from '../linux/iproute';
+import { hostVethName } from '../linux/ifname';
+import { ipJson } from '../linux/iproute';
+import { parseMark } from '../linux/mark';
 import { listNetns, type NetnsInfo, type NsAddress, netnsAddresses, netnsInodeAt } from '../netns/inventory';
-import { NETNS_DIRS } from '../netns/path';
 
 export interface NamespaceSnapshot extends NetnsInfo {
   addresses: NsAddress[];
@@ -25,22 +29,30 @@ export interface Allocations {
   endpoints: Endpoint[];
 }
 
+/** A link enslaved to the netplugin's bridge, with its alias (our ownership mark, or anything else). */
+export interface PortSnapshot {
+  name: string;
+  alias?: string;
+}
+
 export interface NodeSnapshot {
+  /** When the scan began (ms): a fix never touches what was made after it. */
+  takenAt: number;
   namespaces: NamespaceSnapshot[];
   /** The netplugin's view; undefined when it is down, so nothing can be proved ours and dead. */
   allocations?: Allocations;
   bridge: string;
-  /** Host links enslaved to the netplugin's bridge. */
-  bridgePorts: string[];
+  bridgePorts: PortSnapshot[];
   /** For each endpoint (by container/ifname), the inode its recorded netns path names now, if any. */
   recordedInodes: Record<string, number | undefined>;
 }
 
 export type Leak =
-  | { kind: 'duplicate-ip'; ip: string; namespaces: { inode: number; ref: string; tasks: number }[]; fixable: false; detail: string }
-  | { kind: 'orphan-netns'; inode: number; mounts: string[]; addresses: string[]; fixable: boolean; detail: string }
-  | { kind: 'stale-allocation'; containerId: string; ifname: string; ip: string; netns: string; hostVeth: string; fixable: true; detail: string }
-  | { kind: 'orphan-veth'; hostVeth: string; fixable: true; detail: string }
+  | { kind: 'duplicate-ip'; ip: string; namespaces: { inode: number; ref: string; tasks: number; recorded: boolean }[]; fixable: false; detail: string }
+  | { kind: 'dead-netns'; inode: number; mounts: string[]; addresses: string[]; fixable: false; detail: string }
+  | { kind: 'stale-allocation'; containerId: string; ifname: string; ip: string; createdAt: string; hostVeth: string; fixable: true; detail: string }
+  | { kind: 'unrecorded-veth'; hostVeth: string; alias: string; containerId: string; ifname: string; ip: string; fixable: true; detail: string }
+  | { kind: 'foreign-veth'; hostVeth: string; fixable: false; detail: string }
   | { kind: 'unchecked-veth'; hostVeth: string; fixable: false; detail: string };
 
 const UNCHECKED = 'the netplugin is down: its allocations could not be checked';
@@ -54,8 +66,8 @@ export function analyze(s: NodeSnapshot): Leak[] {
   const a = s.allocations;
   const subnets = a ? [a.health.subnet, ...(a.health.subnet6 ? [a.health.subnet6] : [])] : [];
   const ours = (ip: string) => subnets.some((c) => inCidr(ip, c));
-  const referenced = new Set(Object.values(s.recordedInodes).filter((i): i is number => i !== undefined));
-  const recordedPaths = new Set(a?.endpoints.map((e) => e.netns));
+  const recordedInodes = new Set(Object.values(s.recordedInodes).filter((i): i is number => i !== undefined));
+  const recordedIps = new Set(a?.endpoints.flatMap((e) => [e.ipaddress, e.ipv6address].filter(Boolean).map((c) => (c as string).split('/')[0])));
 
   const holders = new Map<string, NamespaceSnapshot[]>();
   for (const ns of s.namespaces) {
@@ -67,72 +79,90 @@ export function analyze(s: NodeSnapshot): Leak[] {
       kind: 'duplicate-ip',
       ip,
       fixable: false,
-      namespaces: nss.map((n) => ({ inode: n.inode, ref: n.ref, tasks: n.tids.length })),
+      namespaces: nss.map((n) => ({ inode: n.inode, ref: n.ref, tasks: n.tids.length, recorded: recordedInodes.has(n.inode) })),
       detail: `${ip} is configured in ${nss.length} namespaces: ${nss.map(describeHolder).join(', ')}`,
     });
   }
 
+  // a namespace only a mount keeps alive matters here when it holds an address of ours that no record
+  // explains: the seed of a duplicate IP. A recorded one is a sandbox whose runtime has not started its
+  // process yet (containerd's, during ADD) or not sent DEL: its runtime's business.
   for (const ns of s.namespaces) {
-    if (ns.tids.length || ns.isHost || !ns.mounts.length) continue;
-    const addresses = ns.addresses.map((x) => x.address);
-    const isRecorded = referenced.has(ns.inode) || ns.mounts.some((m) => recordedPaths.has(m.mountPoint));
-    const isLocal = ns.mounts.every((m) => m.local);
-    const why = !a
-      ? UNCHECKED
-      : !addresses.some(ours)
-        ? `none of its addresses is in ${subnets.join(' or ')}`
-        : isRecorded
-          ? 'an allocation still names it: the runtime has not sent DEL yet'
-          : !isLocal
-            ? 'a mount is in another mount namespace'
-            : '';
+    if (ns.tids.length || ns.isHost || !ns.mounts.length || recordedInodes.has(ns.inode)) continue;
+    const addresses = ns.addresses.map((x) => x.address).filter((ip) => !a || ours(ip));
+    if (!addresses.length) continue;
+    const unexplained = addresses.filter((ip) => !recordedIps.has(ip));
     leaks.push({
-      kind: 'orphan-netns',
+      kind: 'dead-netns',
       inode: ns.inode,
       mounts: ns.mounts.map((m) => m.path),
       addresses,
-      fixable: !why,
+      fixable: false,
       detail:
         `net:[${ns.inode}] has no process, only bind mount(s) ${ns.mounts.map((m) => m.path).join(', ')}` +
         (addresses.length ? `, holding ${addresses.join(', ')}` : '') +
-        (why ? `; not fixed: ${why}` : ''),
+        (!a ? `; ${UNCHECKED}` : unexplained.length < addresses.length ? '; a live pod has the same address' : '') +
+        '; no mount is the netplugin’s: if nothing needs it, umount it',
     });
   }
 
+  const ports = new Map(s.bridgePorts.map((p) => [p.name, p]));
   for (const e of a?.endpoints ?? []) {
-    if (e.state !== 'ready' || s.recordedInodes[key(e)] !== undefined || s.bridgePorts.includes(e.hostVeth)) continue;
+    if (e.state !== 'ready' || ports.has(e.hostVeth)) continue;
     leaks.push({
       kind: 'stale-allocation',
       containerId: e.containerId,
       ifname: e.ifname,
       ip: e.ipaddress,
-      netns: e.netns,
+      createdAt: e.createdAt,
       hostVeth: e.hostVeth,
       fixable: true,
-      detail: `${e.ipaddress} is allocated to ${key(e)}, but its namespace ${e.netns || '(none recorded)'} and host veth ${e.hostVeth} are gone`,
+      detail: `${e.ipaddress} is allocated to ${key(e)}, but its host veth ${e.hostVeth} is gone: no pod holds the address`,
     });
   }
 
   const recordedVeths = new Set(a?.endpoints.map((e) => e.hostVeth));
-  for (const port of s.bridgePorts.filter(isHostVethName)) {
-    if (!a) leaks.push({ kind: 'unchecked-veth', hostVeth: port, fixable: false, detail: `host veth ${port} on ${s.bridge}: ${UNCHECKED}` });
-    else if (!recordedVeths.has(port))
-      leaks.push({ kind: 'orphan-veth', hostVeth: port, fixable: true, detail: `host veth ${port} on ${s.bridge} has no allocation` });
+  for (const port of s.bridgePorts) {
+    if (!a) {
+      leaks.push({ kind: 'unchecked-veth', hostVeth: port.name, fixable: false, detail: `host veth ${port.name} on ${s.bridge}: ${UNCHECKED}` });
+      continue;
+    }
+    if (recordedVeths.has(port.name)) continue;
+    const mark = parseMark(port.alias);
+    if (mark && hostVethName(mark.containerId, mark.ifname) === port.name) {
+      leaks.push({
+        kind: 'unrecorded-veth',
+        hostVeth: port.name,
+        alias: port.alias as string,
+        containerId: mark.containerId,
+        ifname: mark.ifname,
+        ip: mark.ipv4,
+        fixable: true,
+        detail: `host veth ${port.name} carries our mark for ${key(mark)} (${mark.ipv4}) but no record: a live pod the store lost; --fix adopts it`,
+      });
+    } else {
+      leaks.push({
+        kind: 'foreign-veth',
+        hostVeth: port.name,
+        fixable: false,
+        detail: `${port.name} on ${s.bridge} has neither our ownership mark nor a record: not ours, left alone`,
+      });
+    }
   }
   return leaks;
 }
 
-/** The links on `bridge`; none when it does not exist (a netplugin that never started made none). */
-export function bridgePorts(bridge: string): string[] {
+/** The links on `bridge` with their aliases; none when it does not exist (a netplugin that never started made none). */
+export function bridgePorts(bridge: string): PortSnapshot[] {
   try {
-    return ipJson(['link', 'show', 'master', bridge]).map((l) => l.ifname);
+    return ipJson<{ ifname: string; ifalias?: string }[]>(['link', 'show', 'master', bridge]).map((l) => ({ name: l.ifname, alias: l.ifalias }));
   } catch {
     return [];
   }
 }
 
 /** The node as the kernel shows it, with the netplugin's allocations when it answered; `bridge` is used when it did not. */
-export function snapshot(allocations: Allocations | undefined, bridge: string): NodeSnapshot {
+export function snapshot(takenAt: number, allocations: Allocations | undefined, bridge: string): NodeSnapshot {
   const namespaces = listNetns().map((ns) => {
     let addresses: NsAddress[] = [];
     try {
@@ -145,26 +175,19 @@ export function snapshot(allocations: Allocations | undefined, bridge: string): 
   const endpoints = allocations?.endpoints ?? [];
   const recordedInodes = Object.fromEntries(endpoints.map((e) => [key(e), e.netns ? netnsInodeAt(e.netns) : undefined]));
   const onBridge = allocations?.health.bridge ?? bridge;
-  return { namespaces, allocations, bridge: onBridge, bridgePorts: bridgePorts(onBridge), recordedInodes };
+  return { takenAt, namespaces, allocations, bridge: onBridge, bridgePorts: bridgePorts(onBridge), recordedInodes };
 }
 
-/** Undoes one fixable leak; returns what it did. */
-export async function fix(leak: Leak, client: NetpluginClient): Promise<string> {
-  switch (leak.kind) {
-    case 'orphan-netns':
-      for (const m of leak.mounts) {
-        execFileSync('umount', [m]);
-        // the file `ip netns add` made; a mount point elsewhere is left as the empty file it is
-        if ((NETNS_DIRS as readonly string[]).includes(path.dirname(m))) execFileSync('rm', ['-f', m]);
-      }
-      return `unmounted ${leak.mounts.join(', ')}: net:[${leak.inode}] is freed with its addresses`;
-    case 'stale-allocation':
-      await client.delPod({ CNI_CONTAINERID: leak.containerId, K8S_POD_INFRA_CONTAINER_ID: leak.containerId, CNI_IFNAME: leak.ifname, CNI_NETNS: '' });
-      return `released ${leak.ip} of ${leak.containerId}/${leak.ifname} through the netplugin`;
-    case 'orphan-veth':
-      ip(['link', 'del', leak.hostVeth]);
-      return `deleted host veth ${leak.hostVeth}`;
-    default:
-      throw new Error(`${leak.kind} is not fixable by itself`);
-  }
+/** What the netplugin is asked to re-verify and fix, for each fixable finding. */
+export function fixRequest(leak: Leak): FixRequest | undefined {
+  if (leak.kind === 'stale-allocation') return { kind: leak.kind, containerId: leak.containerId, ifname: leak.ifname, createdAt: leak.createdAt };
+  if (leak.kind === 'unrecorded-veth') return { kind: leak.kind, hostVeth: leak.hostVeth, alias: leak.alias };
+  return undefined;
+}
+
+/** Sends the fixable findings to the netplugin, which re-verifies and acts on each one under its own locks. */
+export async function fix(leaks: Leak[], takenAt: number, client: NetpluginClient): Promise<FixOutcome[]> {
+  const findings = leaks.flatMap((l) => fixRequest(l) ?? []);
+  if (!findings.length) return [];
+  return (await client.fixLeaks({ scanStartedAt: takenAt, findings })).outcomes;
 }

@@ -78,15 +78,39 @@ export function connectEtcd(o: EtcdOptions): Etcd3 {
   return new Etcd3({ hosts: o.endpoints, dialTimeout: ETCD_TIMEOUT_MS, defaultCallOptions: perAttemptDeadline, credentials });
 }
 
-/** What a failed etcd call means, with the fix when it is a TLS refusal. */
-function describeFailure(what: string, err: Error): Error {
+/** A failed etcd call: what happened (without gRPC's noise), and what to do first. */
+export class EtcdError extends Error {
+  constructor(
+    message: string,
+    readonly hint: string | undefined,
+    cause?: unknown,
+  ) {
+    super(message, { cause });
+    this.name = 'EtcdError';
+  }
+}
+
+/**
+ * gRPC's text for a failed call: its status prefix ("14 UNAVAILABLE: "), and advice that sends operators the
+ * wrong way (Node's "try running Node.js with --use-system-ca": the trust here is --etcd-ca), are cut.
+ */
+const withoutGrpcNoise = (m: string) =>
+  m
+    .replace(/^\d+ [A-Z_]+: /, '')
+    .replace(/[^.;]*(try running Node\.js with --use-system-ca|Resolution note)[\s\S]*$/i, '')
+    .replace(/[\s.;,]+$/, '');
+
+/** What a failed etcd call means, leading with the fix when it is known. */
+function describeFailure(what: string, err: Error, endpoints: string[]): EtcdError {
   const m = err.message;
   const hint = /bad certificate|certificate required|alert number 4[26]/.test(m)
-    ? ": etcd refused this client's certificate (check --etcd-cert and --etcd-key)"
-    : /verify|self[- ]signed|certificate/.test(m)
-      ? ": etcd's certificate is not trusted (check --etcd-ca) or does not name this endpoint"
-      : '';
-  return new Error(`${what}: ${m.split(' Resolution note')[0]}${hint}`);
+    ? "etcd refused this client's certificate (check --etcd-cert and --etcd-key)"
+    : /verify|self[- ]signed|certificate|issuer/i.test(m)
+      ? "etcd's certificate is not trusted (check --etcd-ca) or does not name this endpoint"
+      : /UNAVAILABLE|DEADLINE_EXCEEDED|ECONNREFUSED|EHOSTUNREACH|ENETUNREACH/.test(m)
+        ? `check that etcd runs, has quorum and is reachable at ${endpoints.join(', ')} (--etcd-endpoints)`
+        : undefined;
+  return new EtcdError(`${what}: ${withoutGrpcNoise(m)}`, hint, err);
 }
 
 /** One comparison of a transaction, as etcd3's `if` and `and` take it. */
@@ -111,10 +135,16 @@ export class EtcdSession {
     this.onCall?.();
     let timer: NodeJS.Timeout;
     return Promise.race([
-      request.catch((err: Error) => Promise.reject(describeFailure(what, err))),
+      request.catch((err: Error) => Promise.reject(describeFailure(what, err, this.endpoints))),
       new Promise<never>((_, reject) => {
         timer = setTimeout(
-          () => reject(new Error(`${what}: etcd (${this.endpoints.join(', ')}) did not answer within ${ETCD_TIMEOUT_MS} ms`)),
+          () =>
+            reject(
+              new EtcdError(
+                `${what}: etcd (${this.endpoints.join(', ')}) did not answer within ${ETCD_TIMEOUT_MS} ms`,
+                `check that etcd runs, has quorum and is reachable at ${this.endpoints.join(', ')} (--etcd-endpoints)`,
+              ),
+            ),
           ETCD_TIMEOUT_MS,
         );
       }),

