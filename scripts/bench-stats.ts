@@ -4,6 +4,7 @@
 export interface Stats {
   median: number;
   p90: number;
+  p99: number;
   n: number;
 }
 
@@ -18,7 +19,7 @@ export function quantile(sorted: number[], q: number): number {
 
 export function stats(xs: number[]): Stats {
   const s = [...xs].sort((a, b) => a - b);
-  return { median: round(quantile(s, 0.5)), p90: round(quantile(s, 0.9)), n: s.length };
+  return { median: round(quantile(s, 0.5)), p90: round(quantile(s, 0.9)), p99: round(quantile(s, 0.99)), n: s.length };
 }
 
 /** A sample's value in Prometheus text (any labels), or NaN when it is absent. */

@@ -11,16 +11,21 @@ const ALLOWED: Record<string, string[]> = {
   '': [],
   ip: [],
   log: [],
-  linux: [],
+  linux: ['ip'],
   errors: [],
-  api: ['errors'],
-  cni: ['errors', 'linux', 'api/wire'],
+  version: [],
+  // generated from the schemas in api and cni, whose types it names (scripts/gen-validators.ts)
+  generated: ['api', 'cni'],
+  api: ['errors', 'generated'],
+  cni: ['errors', 'generated', 'ip', 'linux', 'api/routes', 'api/wire'],
   netns: ['errors', 'linux'],
   etcd: ['errors'],
-  netplugin: ['api', 'errors', 'etcd', 'ip', 'linux', 'log', 'netns'],
-  contivctl: ['api', 'cni', 'errors', 'etcd', 'ip', 'linux', 'netns'],
-  cli: ['api', 'cni', 'contivctl', 'errors', 'etcd', 'ip', 'linux', 'log', 'netns', 'netplugin'],
+  netplugin: ['api', 'errors', 'etcd', 'ip', 'linux', 'log', 'netns', 'version'],
+  contivctl: ['api', 'cni', 'errors', 'etcd', 'ip', 'linux', 'netns', 'version'],
+  cli: ['api', 'cni', 'contivctl', 'errors', 'etcd', 'ip', 'linux', 'log', 'netns', 'netplugin', 'version'],
 };
+/** Imports outside src/ that a file of src/ may make: the version comes from package.json, one source. */
+const OUTSIDE_SRC: Record<string, string> = { [path.join('src', 'version.ts')]: 'package.json' };
 
 function sources(dir: string): string[] {
   return fs.readdirSync(path.join(ROOT, dir), { withFileTypes: true }).flatMap((e) => {
@@ -50,7 +55,7 @@ describe('unit: the dependency direction', () => {
       const from = packageOf(file).pkg;
       for (const target of importsOf(file)) {
         if (!target.startsWith(`src${path.sep}`)) {
-          violations.push(`${file} imports ${target}, outside src/`);
+          if (OUTSIDE_SRC[file] !== target) violations.push(`${file} imports ${target}, outside src/`);
           continue;
         }
         const to = packageOf(target);
@@ -62,6 +67,15 @@ describe('unit: the dependency direction', () => {
       }
     }
     expect(violations).to.deep.equal([]);
+  });
+
+  it('only the kernel layer (src/linux) talks rtnetlink or execs iproute2', () => {
+    const offenders = sources('src').filter((file) => {
+      if (file.startsWith(path.join('src', 'linux') + path.sep)) return false;
+      const text = fs.readFileSync(path.join(ROOT, file), 'utf8');
+      return /from 'netlink'|require\('netlink'\)|exec\w*\(\s*'(ip|bridge|nsenter)'/.test(text);
+    });
+    expect(offenders).to.deep.equal([]);
   });
 
   it('every package of src/ has a rule (a new one must say what it may use)', () => {
