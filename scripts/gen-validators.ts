@@ -13,7 +13,10 @@ import * as path from 'node:path';
 import * as z from 'zod/mini';
 import {
   endpointSchema,
+  fixLeaksRequestSchema,
+  gcRequestSchema,
   healthSchema,
+  podAttrSchema,
   queuedDelSchema,
   rspAddPodSchema,
   rspCheckPodSchema,
@@ -22,6 +25,7 @@ import {
   rspGcSchema,
 } from '../src/api/wire';
 import { envSchema, netConfSchema } from '../src/cni/schemas';
+import { blockRecordSchema, ipRecordSchema, nodeRecordSchema } from '../src/etcd/records';
 
 /** Each generated checker: its name, the type it proves (an `import type` of the file that defines it), the schema. */
 const CHECKERS: { name: string; type: string; from: string; schema: z.ZodMiniType }[] = [
@@ -35,6 +39,12 @@ const CHECKERS: { name: string; type: string; from: string; schema: z.ZodMiniTyp
   { name: 'checkHealth', type: 'Health', from: '../api/wire', schema: healthSchema() },
   { name: 'checkEndpoints', type: 'Endpoint[]', from: '../api/wire', schema: z.array(endpointSchema()) },
   { name: 'checkQueuedDel', type: 'QueuedDel', from: '../api/wire', schema: queuedDelSchema() },
+  { name: 'checkPodAttr', type: 'PodAttr', from: '../api/wire', schema: podAttrSchema() },
+  { name: 'checkGcRequest', type: 'GcRequest', from: '../api/wire', schema: gcRequestSchema() },
+  { name: 'checkFixLeaksRequest', type: 'FixLeaksRequest', from: '../api/wire', schema: fixLeaksRequestSchema() },
+  { name: 'checkNodeRecord', type: 'NodeRecord', from: '../etcd/records', schema: nodeRecordSchema },
+  { name: 'checkBlockRecord', type: 'BlockRecord', from: '../etcd/records', schema: blockRecordSchema },
+  { name: 'checkIpRecord', type: 'IpRecord', from: '../etcd/records', schema: ipRecordSchema },
 ];
 
 interface JsonSchema {
@@ -202,7 +212,8 @@ function main(): void {
     '',
     ...exported.map(
       (c) =>
-        `export function ${c.name}(v: unknown): Checked<${c.type}> {\n  const e: string[] = [];\n  ${c.root}(v, '', e);\n  return e.length ? { ok: false, issues: e.join('; ') } : { ok: true, value: v as ${c.type} };\n}`,
+        `export function ${c.name}(v: unknown): Checked<${c.type}> {\n  const e: string[] = [];\n  ${c.root}(v, '', e);\n` +
+        `  return e.length ? { ok: false, issues: e.join('; ') } : { ok: true, value: v as ${c.type} };\n}`,
     ),
     '',
   ].join('\n');

@@ -1,5 +1,3 @@
-import type * as z from 'zod/mini';
-
 // CNI error codes, as the spec (1.1.0, "Error") numbers them.
 export const ErrorCode = {
   IncompatibleVersion: 1,
@@ -64,8 +62,3 @@ export const PluginErrorCode = {
   /** A requested static IP or MAC is held by another attachment. */
   AddressInUse: 103,
 } as const;
-
-/** Flattens a zod error into one line that names each offending field. */
-export function describeIssues(error: z.core.$ZodError): string {
-  return error.issues.map((i) => `${i.path.length ? i.path.join('.') : '(root)'}: ${i.message}`).join('; ');
-}

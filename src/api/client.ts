@@ -2,6 +2,7 @@
 // (Bun) one exchange over Bun.connect (unix-http.ts), the Node side axios (axios-transport.ts). Every answer is checked by
 // the function generated from its zod schema in wire.ts (src/generated/validators.ts), so both ends speak
 // one contract and the adapter never loads zod.
+import { decodeJson } from '../decode';
 import { CniError, ErrorCode } from '../errors';
 import {
   type Checked,
@@ -57,12 +58,12 @@ const KNOWN_CODES = new Set<number>(Object.values(ErrorCode));
 /** The spec's codes and plugin codes (100+) pass through; anything else from a netplugin is an I/O error. */
 const isCniCode = (n: number | undefined): n is number => n !== undefined && (KNOWN_CODES.has(n) || n >= 100);
 
-function parseJson(route: string, a: Answer): unknown {
-  try {
-    return JSON.parse(a.body);
-  } catch {
-    throw new CniError(ErrorCode.Io, `netplugin answered ${route} with HTTP ${a.status} and a body that is not JSON`, a.body.slice(0, 200));
-  }
+/** An answer that is not JSON, or not the route's shape, is the netplugin's fault: an I/O error for the runtime. */
+function decodeAnswer<T>(route: string, a: Answer, check: (v: unknown) => Checked<T>): T {
+  return decodeJson(a.body, check, {
+    notJson: { code: ErrorCode.Io, msg: `netplugin answered ${route} with HTTP ${a.status} and a body that is not JSON`, details: a.body.slice(0, 200) },
+    invalid: { code: ErrorCode.Io, msg: `netplugin answered ${route} with an invalid body` },
+  });
 }
 
 export class NetpluginClient {
@@ -71,9 +72,7 @@ export class NetpluginClient {
   /** POSTs to a route and decodes its answer; a non-zero `result` becomes a CniError with that code. */
   private async post<T extends RspFailure>(route: string, body: PodAttr | GcRequest | FixLeaksRequest, check: (v: unknown) => Checked<T>): Promise<T> {
     const a = await this.transport.exchange({ method: 'POST', path: route, body: JSON.stringify(body) });
-    const checked = check(parseJson(route, a));
-    if (!checked.ok) throw new CniError(ErrorCode.Io, `netplugin answered ${route} with an invalid body`, checked.issues);
-    const rsp = checked.value;
+    const rsp = decodeAnswer(route, a, check);
     if ((rsp.result ?? 0) !== 0 || a.status !== 200) {
       const code = isCniCode(rsp.result) ? rsp.result : ErrorCode.Io;
       throw new CniError(code, rsp.errmsg || `netplugin answered ${route} with HTTP ${a.status}`, rsp.errinfo ?? '');
@@ -99,9 +98,7 @@ export class NetpluginClient {
   private async getJson<T>(route: string, check: (v: unknown) => Checked<T>): Promise<T> {
     const a = await this.transport.exchange({ method: 'GET', path: route });
     if (a.status !== 200) throw new CniError(ErrorCode.Io, `netplugin answered GET ${route} with HTTP ${a.status}`, a.body.slice(0, 200));
-    const checked = check(parseJson(route, a));
-    if (!checked.ok) throw new CniError(ErrorCode.Io, `netplugin answered GET ${route} with an invalid body`, checked.issues);
-    return checked.value;
+    return decodeAnswer(`GET ${route}`, a, check);
   }
 
   health = (): Promise<Health> => this.getJson(Routes.healthz, checkHealth);

@@ -5,37 +5,39 @@
 // address is never handed out again before the DEL that frees it. It lives beside the socket, in the
 // socket's directory (root-only, 0700): <dirname(socket)>/del-queue/<queuedAt>-<pid>-<random>.json.
 import * as fs from 'node:fs';
+import { decodeJson, type Refusal } from '../decode';
+import { CniError, ErrorCode } from '../errors';
 import { checkQueuedDel } from '../generated/validators';
+import { close, exists, fsync, mkdirp, O, open, rename, writeAll } from '../linux/fileio';
 import type { QueuedDel } from './wire';
 
 export const delQueueDir = (socket: string): string => `${socket.slice(0, socket.lastIndexOf('/')) || '/'}/del-queue`;
-
-const { O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW } = fs.constants;
 
 /**
  * Writes one queued DEL so that a crash at any point leaves either nothing or the whole entry: a temp file
  * (created exclusively, fsynced), renamed into place, the directory fsynced. Returns its path, or undefined
  * when the socket's directory does not exist: no netplugin ever served there, so no attachment can exist.
+ * Written through libc (src/linux/fileio.ts), as the exec'd adapter does all its file work.
  */
 export function enqueueDel(socket: string, entry: QueuedDel): string | undefined {
   const dir = delQueueDir(socket);
-  if (!fs.existsSync(dir.slice(0, dir.lastIndexOf('/')) || '/')) return undefined;
-  fs.mkdirSync(dir, { mode: 0o700, recursive: true });
+  if (!exists(dir.slice(0, dir.lastIndexOf('/')) || '/')) return undefined;
+  mkdirp(dir, 0o700);
   const name = `${entry.queuedAt}-${process.pid}-${Math.random().toString(36).slice(2, 10)}.json`;
   const tmp = `${dir}/.${name}.tmp`;
-  const fd = fs.openSync(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600);
+  const fd = open(tmp, O.WRONLY | O.CREAT | O.EXCL | O.NOFOLLOW, 0o600);
   try {
-    fs.writeSync(fd, JSON.stringify(entry));
-    fs.fsyncSync(fd);
+    writeAll(fd, JSON.stringify(entry));
+    fsync(fd);
   } finally {
-    fs.closeSync(fd);
+    close(fd);
   }
-  fs.renameSync(tmp, `${dir}/${name}`);
-  const dirFd = fs.openSync(dir, fs.constants.O_RDONLY);
+  rename(tmp, `${dir}/${name}`);
+  const dirFd = open(dir, O.RDONLY | O.DIRECTORY);
   try {
-    fs.fsyncSync(dirFd);
+    fsync(dirFd);
   } finally {
-    fs.closeSync(dirFd);
+    close(dirFd);
   }
   return `${dir}/${name}`;
 }
@@ -46,6 +48,11 @@ export interface QueueEntry {
   del?: QueuedDel;
   problem?: string;
 }
+
+const QUEUED_DEL_REFUSAL: Refusal = {
+  notJson: { code: ErrorCode.Decode, msg: 'not JSON' },
+  invalid: { code: ErrorCode.InvalidConfig, msg: 'not a queued DEL' },
+};
 
 /** The queued DELs in the order they were queued; none when the queue does not exist. */
 export function listQueuedDels(socket: string): QueueEntry[] {
@@ -61,10 +68,9 @@ export function listQueuedDels(socket: string): QueueEntry[] {
     .map((n) => {
       const file = `${dir}/${n}`;
       try {
-        const checked = checkQueuedDel(JSON.parse(fs.readFileSync(file, 'utf8')));
-        return checked.ok ? { file, del: checked.value } : { file, problem: checked.issues };
+        return { file, del: decodeJson(fs.readFileSync(file, 'utf8'), checkQueuedDel, QUEUED_DEL_REFUSAL) };
       } catch (err) {
-        return { file, problem: (err as Error).message };
+        return { file, problem: err instanceof CniError && err.details ? `${err.message}: ${err.details}` : (err as Error).message };
       }
     });
 }

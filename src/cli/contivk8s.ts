@@ -3,7 +3,6 @@
 // named it in, and asks the netplugin to wire /proc/<own-pid>/ns/net, which every contiv netplugin understands.
 // Built by `bun build --compile` into one executable (see Makefile); it never hangs: whatever it waits on, it
 // answers one CNI result or error within the configured timeout plus a small margin.
-import * as fs from 'node:fs';
 import { NetpluginClient, NetpluginUnreachable } from '../api/client';
 import { enqueueDel } from '../api/del-queue';
 import { UnixHttpTransport } from '../api/unix-http';
@@ -14,6 +13,8 @@ import { prevResultAddresses, renderResult } from '../cni/result';
 import { staticRequest } from '../cni/static';
 import { requireCommandInVersion, SUPPORTED_VERSIONS } from '../cni/version';
 import { asCniError, CniError, ErrorCode, PluginErrorCode } from '../errors';
+import * as file from '../linux/fileio';
+import { libc, pollIn } from '../linux/libc';
 import { appendLogLine, type Level } from '../log/jsonl';
 import { enterNetns, type NetnsHandle, nsIdOf, openNetns, sameNs } from '../netns/netns';
 import { procNetnsPath, runtimeConvention } from '../netns/path';
@@ -30,6 +31,13 @@ const MAX_STDIN_BYTES = 4 << 20;
 const PEEK_STDIN_BYTES = 64 << 10;
 
 const started = performance.now();
+
+/**
+ * Whether the ffi binding loaded: then stdin, stdout and the log go through libc (src/linux/fileio.ts, no
+ * node:fs: under Bun that module alone costs each exec ~8 MiB and ~5 ms). Without it (a noexec $TMPDIR),
+ * VERSION, GC and STATUS still answer; ADD, DEL and CHECK report why the binding failed.
+ */
+let haveLibc = false;
 let env: CniEnv | undefined;
 let conf: NetConf | undefined;
 let replyVersion = '1.1.0';
@@ -70,11 +78,16 @@ function answer(value: unknown, err?: CniError): void {
       outcome: 'error',
     });
   try {
-    if (value !== undefined) fs.writeSync(1, `${JSON.stringify(value)}\n`);
+    if (value !== undefined) writeStdout(`${JSON.stringify(value)}\n`);
   } catch {
     /* the runtime closed our stdout: the exit status still tells */
   }
   process.exit(err ? 1 : 0);
+}
+
+function writeStdout(text: string): void {
+  if (haveLibc) file.writeAll(1, text);
+  else (require('node:fs') as typeof import('node:fs')).writeSync(1, text);
 }
 
 const fail = (err: unknown) => {
@@ -94,8 +107,6 @@ function armDeadline(timeoutMs: number, socket?: string): void {
     Math.max(0, timeoutMs + DEADLINE_MARGIN_MS - (performance.now() - started)),
   );
 }
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
  * What arrives on stdin, refused past MAX_STDIN_BYTES; as soon as it parses far enough to name a timeoutMs,
@@ -117,19 +128,24 @@ function stdinCollector() {
   };
 }
 
+/** How long one poll(2) for stdin may hold the thread: the deadline's timer runs between polls. */
+const STDIN_POLL_MS = 20;
+
 /**
- * Reads the config. Bun's stdin stream starts two pool threads (~1.4 ms); instead stdin's pipe is opened again
- * non-blocking (/proc/self/fd/0) and read on this thread. Runtimes write the config and close stdin as they
- * exec, so it is all there at once; while it is not, the read waits on a timer, so the deadline still ends a
- * runtime that never closes stdin.
+ * Reads the config. Bun's stdin stream starts two pool threads (~1.4 ms); instead stdin's pipe (what Go
+ * runtimes give) is opened again non-blocking (/proc/self/fd/0) and read on this thread, waiting in poll(2)
+ * while nothing is there yet, at most STDIN_POLL_MS at a time, so the deadline still ends a runtime that
+ * never closes stdin. A socket (a runtime written in node) cannot be reopened: Bun's stream reads it.
  */
 async function readStdin(): Promise<string> {
   const got = stdinCollector();
-  let fd: number;
+  let fd: number | undefined;
   try {
-    fd = fs.openSync('/proc/self/fd/0', fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
+    if (haveLibc) fd = file.open('/proc/self/fd/0', file.O.RDONLY | file.O.NONBLOCK);
   } catch {
-    // stdin is not something /proc can reopen (a socket): Bun's stream reads it
+    /* not reopenable */
+  }
+  if (fd === undefined) {
     const reader = Bun.stdin.stream().getReader();
     for (let r = await reader.read(); !r.done; r = await reader.read()) got.add(r.value);
     return got.text();
@@ -139,17 +155,18 @@ async function readStdin(): Promise<string> {
     for (;;) {
       let n: number;
       try {
-        n = fs.readSync(fd, buf, 0, buf.length, null);
+        n = file.read(fd, buf);
       } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'EAGAIN') throw err;
-        await sleep(1);
+        if ((err as file.ErrnoError).code !== 'EAGAIN') throw err;
+        pollIn(fd, STDIN_POLL_MS);
+        await new Promise(setImmediate);
         continue;
       }
       if (n === 0) return got.text();
       got.add(Buffer.from(buf.subarray(0, n)));
     }
   } finally {
-    fs.closeSync(fd);
+    file.close(fd);
   }
 }
 
@@ -305,11 +322,19 @@ function dispatch(e: CniEnv, c: NetConf): Promise<Outcome> {
 async function main(): Promise<void> {
   // an operator's `contivk8s --version`; runtimes exec the plugin without arguments
   if (process.argv.slice(2).includes('--version')) {
-    fs.writeSync(1, `contivk8s ${VERSION}\n`);
+    writeStdout(`contivk8s ${VERSION}\n`);
     process.exit(0);
   }
   // until the config says otherwise, the default timeout bounds even a runtime that never closes stdin
   armDeadline(DEFAULT_TIMEOUT_MS);
+  // the binding is loaded first: its dlopen (a few ms) overlaps the runtime's write of stdin; one that fails
+  // to load is reported where it is needed (entering the namespace), with its hint
+  try {
+    libc();
+    haveLibc = true;
+  } catch {
+    /* see haveLibc */
+  }
   let stdin = '';
   try {
     stdin = await readStdin();

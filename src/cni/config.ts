@@ -2,14 +2,14 @@
 // schemas.ts's zod schema) and given its defaults.
 import { DEFAULT_SOCKET } from '../api/routes';
 import type { AttachmentRef } from '../api/wire';
+import { decodeJson } from '../decode';
 import { CniError, ErrorCode } from '../errors';
 import { checkNetConf } from '../generated/validators';
+import { MAX_TIMEOUT_MS } from './limits';
 import type { PrevResult } from './schemas';
 import { type CniVersion, isSupportedVersion, LATEST_VERSION, requireSupportedVersion } from './version';
 
 export const DEFAULT_TIMEOUT_MS = 30_000;
-/** A runtime waits minutes at most; a longer timeout would also overflow a timer. */
-export const MAX_TIMEOUT_MS = 600_000;
 
 /** The adapter's log rotation unless configured: 100 MiB, five rotated files. */
 export const DEFAULT_LOG_ROTATION = { maxBytes: 100 << 20, maxFiles: 5 };
@@ -31,14 +31,6 @@ export interface NetConf {
   isDefaultGateway?: boolean;
   /** Where static IPs and MACs may be asked for in the configuration (runtimeConfig ips/mac, args.cni). */
   staticSources: { runtimeConfig?: { ips?: unknown; mac?: unknown }; args?: { ips?: unknown; mac?: unknown } };
-}
-
-function decodeJson(stdin: string): unknown {
-  try {
-    return JSON.parse(stdin);
-  } catch (err) {
-    throw new CniError(ErrorCode.Decode, 'failed to decode network configuration from stdin', (err as Error).message);
-  }
 }
 
 /** What can be read from the configuration before it is validated, so that even its refusal is answered and logged. */
@@ -83,9 +75,10 @@ function cniArgsOf(args: Record<string, unknown> | undefined): { ips?: unknown; 
 
 /** Decodes and validates the network configuration a runtime writes on stdin. */
 export function parseNetConf(stdin: string): NetConf {
-  const checked = checkNetConf(decodeJson(stdin));
-  if (!checked.ok) throw new CniError(ErrorCode.InvalidConfig, 'invalid network configuration', checked.issues);
-  const c = checked.value;
+  const c = decodeJson(stdin, checkNetConf, {
+    notJson: { code: ErrorCode.Decode, msg: 'failed to decode network configuration from stdin' },
+    invalid: { code: ErrorCode.InvalidConfig, msg: 'invalid network configuration' },
+  });
   const cniVersion = requireSupportedVersion(c.cniVersion);
   const socket = c.socket ?? DEFAULT_SOCKET;
   // After setns the adapter's new sockets belong to the pod's namespace; a filesystem unix socket is

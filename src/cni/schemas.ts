@@ -1,9 +1,10 @@
 // The CNI environment and network configuration as zod schemas: the source of truth for both. The exec'd
 // adapter checks them with the functions scripts/gen-validators.ts generates from these at build time
-// (src/generated/validators.ts), so it never loads zod; these are also what the types come from.
+// (src/generated/validators.ts), so it never loads zod; these are also what the types come from. Nothing
+// here may import the generated code (directly or not): the generator imports this file.
 import * as z from 'zod/mini';
 import { attachmentRefSchema } from '../api/wire';
-import { MAX_TIMEOUT_MS } from './config';
+import { MAX_TIMEOUT_MS } from './limits';
 
 export const COMMANDS = ['ADD', 'DEL', 'CHECK', 'VERSION', 'GC', 'STATUS'] as const;
 

@@ -1,21 +1,9 @@
 // contivctl cluster: the cluster as etcd holds it, and the removal of a dead node's leftovers (its pods' IP
 // keys and its blocks), each deleted in a transaction that requires it unchanged and the node still gone.
 import type { EtcdSession } from '../etcd/connect';
-import {
-  BLOCKS,
-  type BlockRecord,
-  blockOfKey,
-  blockRecordSchema,
-  IPS,
-  type IpRecord,
-  ipRecordSchema,
-  NODES,
-  type NodeRecord,
-  nodeKey,
-  nodeRecordSchema,
-  parseRecord,
-  splitIpKey,
-} from '../etcd/layout';
+import { BLOCKS, blockOfKey, IPS, NODES, nodeKey, parseRecord, splitIpKey } from '../etcd/layout';
+import type { BlockRecord, IpRecord, NodeRecord } from '../etcd/records';
+import { checkBlockRecord, checkIpRecord, checkNodeRecord } from '../generated/validators';
 
 export interface ClusterView {
   nodes: NodeRecord[];
@@ -29,13 +17,13 @@ export async function readCluster(etcd: EtcdSession): Promise<ClusterView> {
     'reading the cluster',
     Promise.all([c.getAll().prefix(NODES).strings(), c.getAll().prefix(BLOCKS).strings(), c.getAll().prefix(IPS).strings()]),
   );
-  const nodeList = Object.entries(nodes).map(([k, v]) => parseRecord(nodeRecordSchema, k, v));
-  const ipList = Object.entries(ips).map(([k, v]) => ({ ...splitIpKey(k), ...parseRecord(ipRecordSchema, k, v) }));
+  const nodeList = Object.entries(nodes).map(([k, v]) => parseRecord(checkNodeRecord, k, v));
+  const ipList = Object.entries(ips).map(([k, v]) => ({ ...splitIpKey(k), ...parseRecord(checkIpRecord, k, v) }));
   const ipsPerBlock = new Map<string, number>();
   for (const { block } of ipList) ipsPerBlock.set(block, (ipsPerBlock.get(block) ?? 0) + 1);
   const blockList = Object.entries(blocks).map(([k, v]) => {
     const block = blockOfKey(k);
-    const rec = parseRecord(blockRecordSchema, k, v);
+    const rec = parseRecord(checkBlockRecord, k, v);
     return { block, ...rec, ips: ipsPerBlock.get(block) ?? 0, ownerAlive: nodeList.some((n) => n.name === rec.node) };
   });
   return { nodes: nodeList, blocks: blockList, ips: ipList };
@@ -66,11 +54,11 @@ export async function planNodeRemoval(etcd: EtcdSession, node: string): Promise<
   return {
     node,
     ips: Object.entries(ips).flatMap(([key, value]) => {
-      const rec = parseRecord(ipRecordSchema, key, value);
+      const rec = parseRecord(checkIpRecord, key, value);
       return rec.node === node ? [{ key, value, ip: splitIpKey(key).ip, containerId: rec.containerId, ifname: rec.ifname }] : [];
     }),
     blocks: Object.entries(blocks).flatMap(([key, value]) =>
-      parseRecord(blockRecordSchema, key, value).node === node ? [{ key, value, block: blockOfKey(key) }] : [],
+      parseRecord(checkBlockRecord, key, value).node === node ? [{ key, value, block: blockOfKey(key) }] : [],
     ),
   };
 }

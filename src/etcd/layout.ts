@@ -4,7 +4,10 @@
 //   /contiv/blocks/<cidr>         BlockRecord  no lease: pods outlive a node's lease (IPv4 and IPv6 blocks)
 //   /contiv/ips/<block>/<ip>      IpRecord     created only if absent, and only while the block is its node's
 // CIDRs in keys have '-' for '/' (10.244.3.0-24, fd00:244:0:3::-64).
-import * as z from 'zod/mini';
+import { decodeJson } from '../decode';
+import { ErrorCode } from '../errors';
+import type { Checked } from '../generated/validators';
+import type { NodeRecord } from './records';
 
 const PREFIX = '/contiv/';
 export const NODES = `${PREFIX}nodes/`;
@@ -23,44 +26,13 @@ export function splitIpKey(key: string): { block: string; ip: string } {
   return { block: block.replace('-', '/'), ip };
 }
 
-export const nodeRecordSchema = z.object({
-  name: z.string(),
-  /** The underlay address other nodes send VXLAN to. */
-  nodeIp: z.string(),
-  block: z.string(),
-  /** Dual stack: the node's IPv6 block. */
-  block6: z.optional(z.string()),
-  vtepMac: z.string(),
-});
-export type NodeRecord = z.infer<typeof nodeRecordSchema>;
-
 /** A node's pod blocks: IPv4's, then IPv6's in dual stack. */
 export const blocksOfNode = (n: Pick<NodeRecord, 'block' | 'block6'>): string[] => [n.block, ...(n.block6 ? [n.block6] : [])];
 
-export const blockRecordSchema = z.object({ node: z.string(), claimedAt: z.string() });
-export type BlockRecord = z.infer<typeof blockRecordSchema>;
-
-export const ipRecordSchema = z.object({
-  node: z.string(),
-  containerId: z.string(),
-  ifname: z.string(),
-  netns: z.string(),
-  podName: z.string(),
-  podNamespace: z.string(),
-  createdAt: z.string(),
-});
-export type IpRecord = z.infer<typeof ipRecordSchema>;
-
 /** A record read back from etcd: anything else written under our keys is refused by name. */
-export function parseRecord<T>(schema: z.ZodMiniType<T>, key: string, value: string): T {
-  let json: unknown;
-  try {
-    json = JSON.parse(value);
-  } catch {
-    throw new Error(`etcd key ${key} holds something that is not JSON`);
-  }
-  const parsed = schema.safeParse(json);
-  if (!parsed.success)
-    throw new Error(`etcd key ${key} does not hold a record of this release: ${parsed.error.issues.map((i) => i.path.join('.')).join(', ')}`);
-  return parsed.data;
+export function parseRecord<T>(check: (v: unknown) => Checked<T>, key: string, value: string): T {
+  return decodeJson(value, check, {
+    notJson: { code: ErrorCode.Io, msg: `etcd key ${key} holds something that is not JSON` },
+    invalid: { code: ErrorCode.Io, msg: `etcd key ${key} does not hold a record of this release` },
+  });
 }

@@ -1,12 +1,12 @@
-import * as fs from 'node:fs';
+// The exec'd adapter's log: one JSON line per run, through libc (src/linux/fileio.ts: Bun's node:fs would be
+// most of the exec's cost).
+import { close, fstat, mkdirp, O, open, rename, stat, unlink, writeAll } from '../linux/fileio';
 
 export const LEVELS = { error: 0, warn: 1, info: 2, debug: 3 } as const;
 export type Level = keyof typeof LEVELS;
 
-// (both runtimes add O_CLOEXEC to every open)
-const { O_WRONLY, O_APPEND, O_CREAT, O_EXCL, O_NONBLOCK, O_NOCTTY } = fs.constants;
 // O_NONBLOCK: a log path that names a FIFO without a reader fails at once instead of holding the runtime
-const APPEND_FLAGS = O_WRONLY | O_APPEND | O_CREAT | O_NONBLOCK | O_NOCTTY;
+const APPEND_FLAGS = O.WRONLY | O.APPEND | O.CREAT | O.NONBLOCK | O.NOCTTY;
 
 /** Size-based rotation: past `maxBytes` the file becomes <file>.1, <file>.1 becomes <file>.2, ... up to `maxFiles`. */
 export interface Rotation {
@@ -27,28 +27,28 @@ function rotate(file: string, r: Rotation): void {
   const lock = `${file}.rotating`;
   let fd: number;
   try {
-    fd = fs.openSync(lock, O_WRONLY | O_CREAT | O_EXCL | O_NOCTTY, 0o600);
+    fd = open(lock, O.WRONLY | O.CREAT | O.EXCL | O.NOCTTY, 0o600);
   } catch {
     try {
-      if (Date.now() - fs.statSync(lock).mtimeMs > STALE_LOCK_MS) fs.unlinkSync(lock);
+      if (Date.now() - stat(lock).mtimeMs > STALE_LOCK_MS) unlink(lock);
     } catch {
       /* gone meanwhile */
     }
     return;
   }
   try {
-    if (fs.statSync(file).size <= r.maxBytes) return;
+    if (stat(file).size <= r.maxBytes) return;
     for (let i = r.maxFiles - 1; i >= 1; i--) {
       try {
-        fs.renameSync(`${file}.${i}`, `${file}.${i + 1}`);
+        rename(`${file}.${i}`, `${file}.${i + 1}`);
       } catch {
         /* not there yet */
       }
     }
-    fs.renameSync(file, `${file}.1`);
+    rename(file, `${file}.1`);
   } finally {
-    fs.closeSync(fd);
-    fs.unlinkSync(lock);
+    close(fd);
+    unlink(lock);
   }
 }
 
@@ -62,14 +62,15 @@ export function appendLogLine(file: string, threshold: Level, level: Level, mess
   if (LEVELS[level] > LEVELS[threshold]) return;
   try {
     // the directory by hand: node:path would be one more module for the adapter to load
-    fs.mkdirSync(file.slice(0, file.lastIndexOf('/')) || '/', { recursive: true, mode: 0o750 });
-    const fd = fs.openSync(file, APPEND_FLAGS, 0o640);
+    const dir = file.slice(0, file.lastIndexOf('/'));
+    if (dir) mkdirp(dir, 0o750);
+    const fd = open(file, APPEND_FLAGS, 0o640);
     let size = 0;
     try {
-      fs.writeSync(fd, `${JSON.stringify({ level, message, timestamp: new Date().toISOString(), ...meta })}\n`);
-      if (rotation) size = fs.fstatSync(fd).size;
+      writeAll(fd, `${JSON.stringify({ level, message, timestamp: new Date().toISOString(), ...meta })}\n`);
+      if (rotation) size = fstat(fd).size;
     } finally {
-      fs.closeSync(fd);
+      close(fd);
     }
     if (rotation && size > rotation.maxBytes) rotate(file, rotation);
   } catch {

@@ -1,6 +1,6 @@
-import * as fs from 'node:fs';
 import { CniError, ErrorCode } from '../errors';
-import { CLONE_NEWNET, Errno, namespaceType, setns } from './libc';
+import { close, type ErrnoError, exists, type FileStat, fstat, isFile, O, open, S, stat } from '../linux/fileio';
+import { CLONE_NEWNET, Errno, namespaceType, setns } from '../linux/libc';
 import { classifyNetnsPath, procNetnsPath } from './path';
 
 /** The kernel's identity of a namespace: two paths name the same one iff (dev, ino) are equal. */
@@ -14,7 +14,7 @@ export function sameNs(a: NsId, b: NsId): boolean {
 }
 
 export function nsIdOf(path: string): NsId {
-  const st = fs.statSync(path);
+  const st = stat(path);
   return { dev: st.dev, ino: st.ino };
 }
 
@@ -37,28 +37,28 @@ function missingProcessMessage(path: string, pid: number, whoSees: string): CniE
   );
 }
 
-const { O_RDONLY, O_NONBLOCK, O_NOCTTY } = fs.constants;
 // O_NONBLOCK: never wait on the file (a FIFO's open blocks until a writer comes); O_NOCTTY: a terminal
-// never becomes ours (both runtimes add O_CLOEXEC to every open)
-const OPEN_FLAGS = O_RDONLY | O_NONBLOCK | O_NOCTTY;
+// never becomes ours
+const OPEN_FLAGS = O.RDONLY | O.NONBLOCK | O.NOCTTY;
 const NOT_NSFS_HINT = 'expected an nsfs file such as /proc/<pid>/ns/net or /var/run/netns/<name>';
 
-function fileKind(st: fs.Stats): string {
-  if (st.isFIFO()) return 'a FIFO';
-  if (st.isDirectory()) return 'a directory';
-  if (st.isSocket()) return 'a socket';
-  if (st.isCharacterDevice() || st.isBlockDevice()) return 'a device';
+function fileKind(st: FileStat): string {
+  const type = st.mode & S.IFMT;
+  if (type === S.IFIFO) return 'a FIFO';
+  if (type === S.IFDIR) return 'a directory';
+  if (type === S.IFSOCK) return 'a socket';
+  if (type === S.IFCHR || type === S.IFBLK) return 'a device';
   return 'not a regular file';
 }
 
 /** nsfs files (and the /proc links to them) are regular files: anything else is refused by what it is. */
-function requireRegularFile(path: string, st: fs.Stats): void {
-  if (!st.isFile()) throw new CniError(ErrorCode.InvalidEnv, `${path} is not a namespace file: it is ${fileKind(st)}`, NOT_NSFS_HINT);
+function requireRegularFile(path: string, st: FileStat): void {
+  if (!isFile(st)) throw new CniError(ErrorCode.InvalidEnv, `${path} is not a namespace file: it is ${fileKind(st)}`, NOT_NSFS_HINT);
 }
 
 function accessError(err: unknown, path: string, pid: number | undefined, whoSees: string): CniError {
-  const e = err as NodeJS.ErrnoException;
-  if (e.code === 'ENOENT' && pid !== undefined && !fs.existsSync(`/proc/${pid}`)) return missingProcessMessage(path, pid, whoSees);
+  const e = err as ErrnoError;
+  if (e.code === 'ENOENT' && pid !== undefined && !exists(`/proc/${pid}`)) return missingProcessMessage(path, pid, whoSees);
   if (e.code === 'ENOENT') return new CniError(ErrorCode.ContainerUnknown, `network namespace ${path} does not exist`);
   if (e.code === 'EACCES' || e.code === 'EPERM') return new CniError(ErrorCode.Io, `permission denied opening ${path}`, SYS_PTRACE_HINT);
   if (e.code === 'ELOOP' || e.code === 'ENAMETOOLONG' || e.code === 'ENOTDIR' || e.code === 'ENXIO') {
@@ -86,13 +86,13 @@ export function openNetns(path: string, whoSees = 'this process'): NetnsHandle {
   const pid = form.kind === 'proc-pid' || form.kind === 'proc-task' ? form.pid : undefined;
   let fd: number;
   try {
-    requireRegularFile(path, fs.statSync(path));
-    fd = fs.openSync(path, OPEN_FLAGS);
+    requireRegularFile(path, stat(path));
+    fd = open(path, OPEN_FLAGS);
   } catch (err) {
     throw err instanceof CniError ? err : accessError(err, path, pid, whoSees);
   }
   try {
-    const st = fs.fstatSync(fd);
+    const st = fstat(fd);
     // the path may have been replaced between the stat and the open
     requireRegularFile(path, st);
     const type = namespaceType(fd);
@@ -107,9 +107,9 @@ export function openNetns(path: string, whoSees = 'this process'): NetnsHandle {
         `NS_GET_NSTYPE returned 0x${type.value.toString(16)}, expected CLONE_NEWNET`,
       );
     }
-    return { path, fd, dev: st.dev, ino: st.ino, close: () => fs.closeSync(fd) };
+    return { path, fd, dev: st.dev, ino: st.ino, close: () => close(fd) };
   } catch (err) {
-    fs.closeSync(fd);
+    close(fd);
     throw err;
   }
 }

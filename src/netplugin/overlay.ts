@@ -3,7 +3,8 @@
 // network address, onlink), a permanent neighbor entry for that address with the node's VTEP MAC, and an
 // FDB entry sending that MAC to the node's underlay IP. In dual stack the same again for the IPv6 block,
 // carried over the same (IPv4) underlay. Programmed from the etcd node registry.
-import { blocksOfNode, type NodeRecord } from '../etcd/layout';
+import { blocksOfNode } from '../etcd/layout';
+import type { NodeRecord } from '../etcd/records';
 import { bigIntToIpv6, intToIpv4, parseCidr4, parseCidr6 } from '../ip/ip';
 import { type IpLink, ipAsync } from '../linux/iproute';
 

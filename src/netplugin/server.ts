@@ -6,10 +6,11 @@
 // for a few seconds, then close whatever remains.
 import * as http from 'node:http';
 import type * as net from 'node:net';
-import type * as z from 'zod/mini';
 import { Routes } from '../api/routes';
-import { fixLeaksRequestSchema, gcRequestSchema, type Health, podAttrSchema, type RspFailure } from '../api/wire';
-import { asCniError, CniError, describeIssues, ErrorCode, isUnexpected } from '../errors';
+import type { Health, RspFailure } from '../api/wire';
+import { decodeJson, type Refusal } from '../decode';
+import { asCniError, CniError, ErrorCode, isUnexpected } from '../errors';
+import { type Checked, checkFixLeaksRequest, checkGcRequest, checkPodAttr } from '../generated/validators';
 import type { Logger } from '../log/logger';
 import type { Metrics } from './metrics';
 import type { NetpluginService } from './service';
@@ -54,17 +55,12 @@ function readBody(req: http.IncomingMessage): Promise<string> {
   });
 }
 
-function decode<T>(schema: z.ZodMiniType<T>, text: string): T {
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (err) {
-    throw new CniError(ErrorCode.Decode, 'request body is not JSON', (err as Error).message);
-  }
-  const parsed = schema.safeParse(json);
-  if (!parsed.success) throw new CniError(ErrorCode.InvalidConfig, 'request body does not match the wire schema', describeIssues(parsed.error));
-  return parsed.data;
-}
+/** A request body that is not JSON is code 6 (decoding failure); one that does not match the wire is code 7. */
+const REQUEST_REFUSAL: Refusal = {
+  notJson: { code: ErrorCode.Decode, msg: 'request body is not JSON' },
+  invalid: { code: ErrorCode.InvalidConfig, msg: 'request body does not match the wire schema' },
+};
+const decode = <T>(check: (v: unknown) => Checked<T>, body: string): T => decodeJson(body, check, REQUEST_REFUSAL);
 
 /** Sends a body; resolves true when it was handed to the connection in full, false when the caller was gone. */
 function send(res: http.ServerResponse, status: number, body: unknown, type = 'application/json', close = false): Promise<boolean> {
@@ -99,7 +95,7 @@ export function createServer(
   const answer = async (body: Promise<RspFailure>): Promise<Answer> => ({ body: await body });
   const podRoutes: Record<string, (body: string, res: http.ServerResponse) => Promise<Answer>> = {
     [Routes.addPod]: async (body, res) => {
-      const attr = decode(podAttrSchema(), body);
+      const attr = decode(checkPodAttr, body);
       // the caller gave up (its timeout closed the connection): what this ADD makes is undone
       const gone = new AbortController();
       res.once('close', () => {
@@ -112,13 +108,13 @@ export function createServer(
       return { body: rsp, undelivered: () => service.undoAdd(attr, rsp) };
     },
     [Routes.delPod]: async (body) => {
-      const rsp = await service.delPod(decode(podAttrSchema(), body));
+      const rsp = await service.delPod(decode(checkPodAttr, body));
       metrics.dels.inc();
       return { body: rsp };
     },
-    [Routes.checkPod]: (body) => answer(service.checkPod(decode(podAttrSchema(), body))),
-    [Routes.gc]: (body) => answer(service.gc(decode(gcRequestSchema(), body))),
-    [Routes.fixLeaks]: (body) => answer(service.fixLeaks(decode(fixLeaksRequestSchema(), body))),
+    [Routes.checkPod]: (body) => answer(service.checkPod(decode(checkPodAttr, body))),
+    [Routes.gc]: (body) => answer(service.gc(decode(checkGcRequest, body))),
+    [Routes.fixLeaks]: (body) => answer(service.fixLeaks(decode(checkFixLeaksRequest, body))),
   };
 
   async function handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {

@@ -36,3 +36,22 @@ describe('integration: scripts/build-bins.js when Bun fails', () => {
     expect(fs.readdirSync(BIN).filter((f) => f.endsWith('.tmp'))).to.deep.equal([]);
   });
 });
+
+describe("integration: what the exec'd adapter loads", () => {
+  const out = fs.mkdtempSync(path.join(os.tmpdir(), 'ctv-bundle-'));
+  after(() => fs.rmSync(out, { recursive: true, force: true }));
+
+  it('its bundle holds no package but the ffi binding, and loads no node: module at start (under Bun, node:fs alone is ~8 MiB per exec)', () => {
+    const bun = path.join(ROOT, 'node_modules/@oven/bun-linux-x64/bin/bun');
+    const r = spawnSync(bun, ['build', '--target=bun', '--outdir', out, path.join(ROOT, 'src/cli/contivk8s.ts')], { cwd: ROOT, encoding: 'utf8' });
+    expect(r.status, r.stderr).to.equal(0);
+    const js = fs.readFileSync(path.join(out, 'contivk8s.js'), 'utf8');
+    // Bun names each bundled module in a comment line: `// src/cni/env.ts`, `// node_modules/zod/...`
+    const modules = [...js.matchAll(/^\/\/ ((?:src|node_modules)\/\S+)$/gm)].map((m) => m[1]);
+    expect(modules).to.include('src/cli/contivk8s.ts');
+    expect(modules.filter((m) => m.startsWith('node_modules/'))).to.deep.equal(['node_modules/@yuuang/ffi-rs-linux-x64-gnu/ffi-rs.linux-x64-gnu.node']);
+    // a builtin is either imported at the top (loaded at start) or required where it is used (indented)
+    expect(js.match(/^import .*$/gm) ?? []).to.deep.equal([]);
+    expect(js.match(/^\S.*__require\("(?!\.\/)[^"]+"\).*$/gm) ?? []).to.deep.equal([]);
+  });
+});

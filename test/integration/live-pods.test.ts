@@ -120,7 +120,7 @@ describe('integration: a node agent never harms a live pod', function () {
       });
     });
 
-    it('a database that cannot be read (zeroed, its WAL lost) is refused, naming the file and what to do; the pods are untouched; moved aside, they are adopted', async () => {
+    it('a database that cannot be read (zeroed, its WAL lost) is refused, naming the file and what to do; pods untouched; moved aside, adopted', async () => {
       const np = daemon('10.248.30.0/24');
       await np.start();
       const live = await pods(np, 'zeroed', 3);

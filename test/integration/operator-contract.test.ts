@@ -157,7 +157,9 @@ describe('integration: the operator contract', function () {
 
   it('bash completion completes commands, subcommands, flags and -o values; every command has examples', async () => {
     const complete = async (words: string[]) => {
-      const script = `source <(${path.join(BIN, 'contivctl')} completion bash); COMP_WORDS=(${words.map((w) => `'${w}'`).join(' ')}); COMP_CWORD=${words.length - 1}; _contivctl; echo "\${COMPREPLY[@]}"`;
+      const script =
+        `source <(${path.join(BIN, 'contivctl')} completion bash); ` +
+        `COMP_WORDS=(${words.map((w) => `'${w}'`).join(' ')}); COMP_CWORD=${words.length - 1}; _contivctl; echo "\${COMPREPLY[@]}"`;
       return (await finished(spawn('bash', ['-c', script], { stdio: ['ignore', 'pipe', 'pipe'] }))).stdout.trim();
     };
     expect(await complete(['contivctl', 'le'])).to.equal('leaks');

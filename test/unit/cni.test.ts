@@ -1,6 +1,7 @@
 import { expect } from 'chai';
-import { MAX_TIMEOUT_MS, parseNetConf, peekConfig } from '../../src/cni/config';
+import { parseNetConf, peekConfig } from '../../src/cni/config';
 import { parseCniArgs, parseEnv } from '../../src/cni/env';
+import { MAX_TIMEOUT_MS } from '../../src/cni/limits';
 import { prevResultAddresses, renderResult } from '../../src/cni/result';
 import { compareVersions, requireCommandInVersion, SUPPORTED_VERSIONS } from '../../src/cni/version';
 import { CniError, ErrorCode } from '../../src/errors';

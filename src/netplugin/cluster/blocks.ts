@@ -3,7 +3,9 @@
 // expires: nodes that start together can no longer mistake each other's fresh claims for a dead node's.
 
 import type { Comparison, EtcdSession } from '../../etcd/connect';
-import { BLOCKS, type BlockRecord, blockKey, blockOfKey, blockRecordSchema, ipPrefix, NODES, type NodeRecord, nodeKey, parseRecord } from '../../etcd/layout';
+import { BLOCKS, blockKey, blockOfKey, ipPrefix, NODES, nodeKey, parseRecord } from '../../etcd/layout';
+import type { BlockRecord, NodeRecord } from '../../etcd/records';
+import { checkBlockRecord } from '../../generated/validators';
 import { bigIntToIpv6, intToIpv4, ipv4ToInt, ipv6ToBigInt } from '../../ip/ip';
 import type { Logger } from '../../log/logger';
 
@@ -81,7 +83,7 @@ export async function claimBlocks(
       'reading blocks and nodes',
       Promise.all([client.getAll().prefix(BLOCKS).strings(), client.getAll().prefix(NODES).keys()]),
     );
-    const owners = new Map(Object.entries(blocks).map(([k, v]) => [blockOfKey(k), parseRecord(blockRecordSchema, k, v).node]));
+    const owners = new Map(Object.entries(blocks).map(([k, v]) => [blockOfKey(k), parseRecord(checkBlockRecord, k, v).node]));
     const live = new Set(nodes.map((k) => k.slice(NODES.length)));
     // only a dead owner's block can be taken over, and only if it holds no IP: ask about those alone
     // (listing every IP key would grow with every pod in the cluster)

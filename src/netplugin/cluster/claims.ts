@@ -4,7 +4,9 @@
 // release is queued durably in the node's own store and applied when etcd answers.
 import { CniError, ErrorCode } from '../../errors';
 import { type Comparison, type EtcdSession, etcdUnreachable } from '../../etcd/connect';
-import { type IpRecord, ipKey, ipPrefix, ipRecordSchema, parseRecord } from '../../etcd/layout';
+import { ipKey, ipPrefix, parseRecord } from '../../etcd/layout';
+import type { IpRecord } from '../../etcd/records';
+import { checkIpRecord } from '../../generated/validators';
 import { intToIpv4, isIPv6 } from '../../ip/ip';
 import type { Logger } from '../../log/logger';
 import type { EndpointRow, Store } from '../store';
@@ -109,7 +111,7 @@ export class IpClaims {
     } catch (err) {
       throw etcdUnreachable(err);
     }
-    const records = values.map((v, i) => (v === null ? undefined : parseRecord(ipRecordSchema, keys[i].key, v)));
+    const records = values.map((v, i) => (v === null ? undefined : parseRecord(checkIpRecord, keys[i].key, v)));
     if (records.some((r) => r && (r.node !== this.node || r.containerId !== row.containerId || r.ifname !== row.ifname))) return false;
     const known = records.find((r) => r !== undefined);
     const fields = known ? { netns: known.netns, podName: known.podName, podNamespace: known.podNamespace, createdAt: known.createdAt } : undefined;
@@ -155,7 +157,7 @@ export class IpClaims {
         let value = r.value;
         if (value === null) {
           const current = await this.etcd.call(`reading ${r.ip}`, this.etcd.client.get(key).string());
-          const holder = current === null ? undefined : parseRecord(ipRecordSchema, key, current);
+          const holder = current === null ? undefined : parseRecord(checkIpRecord, key, current);
           value = holder?.containerId === r.containerId && holder.ifname === r.ifname ? current : null;
         }
         if (value !== null) await this.deleteIfStill(`releasing ${r.ip}`, key, value);
@@ -178,7 +180,7 @@ export class IpClaims {
       const keys = await this.etcd.call(`listing the IPs of ${h.block}`, this.etcd.client.getAll().prefix(ipPrefix(h.block)).strings());
       for (const [key, value] of Object.entries(keys)) {
         const ip = key.slice(ipPrefix(h.block).length);
-        if (parseRecord(ipRecordSchema, key, value).node !== this.node || known.has(ip) || queued.has(ip)) continue;
+        if (parseRecord(checkIpRecord, key, value).node !== this.node || known.has(ip) || queued.has(ip)) continue;
         await this.deleteIfStill(`freeing ${ip}`, key, value);
         freed.push(ip);
       }

@@ -4,7 +4,9 @@
 // while its lease had expired stops allocating in it instead of serving it beside its new owner.
 import type { Lease, Watcher } from 'etcd3';
 import type { EtcdSession } from '../../etcd/connect';
-import { blockKey, blockRecordSchema, NODES, type NodeRecord, nodeKey, nodeRecordSchema, parseRecord } from '../../etcd/layout';
+import { blockKey, NODES, nodeKey, parseRecord } from '../../etcd/layout';
+import type { NodeRecord } from '../../etcd/records';
+import { checkBlockRecord, checkNodeRecord } from '../../generated/validators';
 import type { Logger } from '../../log/logger';
 import type { Overlay } from '../overlay';
 import { type HeldBlock, stillHeld } from './blocks';
@@ -65,7 +67,7 @@ export class NodeRegistry {
     for (const h of this.held) {
       const now = await this.etcd.call(`reading block ${h.block}`, this.etcd.client.get(blockKey(h.block)).string());
       if (now !== h.record) {
-        const owner = now === null ? 'nobody (it was removed)' : parseRecord(blockRecordSchema, blockKey(h.block), now).node;
+        const owner = now === null ? 'nobody (it was removed)' : parseRecord(checkBlockRecord, blockKey(h.block), now).node;
         const why = `block ${h.block} now belongs to ${owner}: it was taken over while this node's lease had expired`;
         this.onLost(why);
         return why;
@@ -77,7 +79,7 @@ export class NodeRegistry {
   /** Programs the overlay from the registry: a watch, plus a resync every RESYNC_MS that also checks ownership. */
   async follow(overlay: Overlay): Promise<void> {
     const onPut = async (key: string, value: string) => {
-      const peer = parseRecord(nodeRecordSchema, key, value);
+      const peer = parseRecord(checkNodeRecord, key, value);
       if (peer.name === this.name) return;
       try {
         await overlay.addPeer(peer);
