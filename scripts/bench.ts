@@ -11,10 +11,9 @@
 //   BENCH_CYCLES (2000)            netplugin ADD/DEL cycles over its socket: its own ADD and its phases, its RSS
 //                                  (10000 for the full run)
 //   BENCH_RESULTS_DIR              where the JSON and the SVGs go (default: results/)
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import * as fs from 'node:fs';
-import * as http from 'node:http';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { nodeClient } from '../src/api/axios-transport';
@@ -135,46 +134,60 @@ function single(plugins: Plugin[]): ExecSamples {
   return samples;
 }
 
-/** GET /healthz over the netplugin's socket, timed; the answer's status. */
-function healthzMs(socket: string): Promise<number> {
-  const t0 = process.hrtime.bigint();
-  return new Promise((resolve, reject) => {
-    http
-      .get({ socketPath: socket, path: '/healthz', agent: false }, (res) => {
-        res.resume();
-        res.on('end', () => resolve(Number(process.hrtime.bigint() - t0) / 1e6));
-      })
-      .on('error', reject);
+/** The /healthz prober (scripts/healthz-probe.ts) in its own process; stop() ends it and returns its reading. */
+function startHealthzProbe(socket: string): { stop(): Promise<{ worstMs: number; probes: number }> } {
+  const child = spawn(process.execPath, [path.join(__dirname, 'healthz-probe.js'), socket], {
+    env: { PATH: CLEAN_PATH },
+    stdio: ['pipe', 'pipe', 'inherit'],
   });
+  let out = '';
+  child.stdout.on('data', (d) => {
+    out += d;
+  });
+  const exited = new Promise<void>((resolve) => child.on('close', () => resolve()));
+  return {
+    async stop() {
+      child.stdin.end();
+      await exited;
+      return JSON.parse(out) as { worstMs: number; probes: number };
+    },
+  };
 }
 
 async function concurrent(
   p: Plugin,
   socket?: string,
-): Promise<{ addWallMs: number; delWallMs: number; failures: number; distinctIps: number; healthzWorstMs?: number; healthzProbes?: number }> {
+): Promise<{
+  addWallMs: number;
+  delWallMs: number;
+  failures: number;
+  distinctIps: number;
+  healthzWorstMs?: number;
+  healthzProbes?: number;
+  delLagMaxMs?: number;
+}> {
   const nss = Array.from({ length: CONCURRENT }, newNetns);
   try {
     let t0 = process.hrtime.bigint();
     const adds = await Promise.all(nss.map((ns, i) => runAdapter(pluginEnv('ADD', `conc-${i}`, ns.path), p.conf, p.exec)));
     const addWallMs = Number(process.hrtime.bigint() - t0) / 1e6;
     t0 = process.hrtime.bigint();
-    // while the DELs run, /healthz is asked again as soon as it answers: its worst answer is how long the daemon stalls
-    let deleting = true;
-    const probes: number[] = [];
-    const prober = (async () => {
-      while (socket && deleting) probes.push(await healthzMs(socket));
-    })();
+    // while the DELs run, /healthz is asked again as soon as it answers (from a process of its own): its worst
+    // answer is how long the daemon stalls; the daemon's own event-loop delay over the DELs is read beside it
+    const client = socket ? nodeClient(socket, 30_000) : undefined;
+    await client?.metrics(); // the scrape resets the daemon's delay window: the next one covers the DELs alone
+    const prober = socket ? startHealthzProbe(socket) : undefined;
     const dels = await Promise.all(nss.map((ns, i) => runAdapter(pluginEnv('DEL', `conc-${i}`, ns.path), p.conf, p.exec)));
     const delWallMs = Number(process.hrtime.bigint() - t0) / 1e6;
-    deleting = false;
-    await prober;
+    const probed = await prober?.stop();
+    const delLagMaxMs = client ? round(metric(await client.metrics(), 'nodejs_eventloop_lag_max_seconds') * 1000) : undefined;
     const ips = adds.filter((a) => a.status === 0).map((a) => a.json.ips?.[0]?.address.split('/')[0]);
     return {
       addWallMs: round(addWallMs),
       delWallMs: round(delWallMs),
       failures: [...adds, ...dels].filter((r) => r.status !== 0).length,
       distinctIps: new Set(ips).size,
-      ...(socket ? { healthzWorstMs: round(Math.max(...probes)), healthzProbes: probes.length } : {}),
+      ...(probed ? { healthzWorstMs: round(probed.worstMs), healthzProbes: probed.probes, delLagMaxMs } : {}),
     };
   } finally {
     for (const ns of nss) ns.remove();
@@ -551,8 +564,9 @@ async function main(): Promise<void> {
       `${results.ratios.concurrentAddWallVsGo}x / ${results.ratios.concurrentDelWallVsGo}x`,
     );
     row(
-      `${CONCURRENT} concurrent: failures, distinct IPs; /healthz worst during the DELs`,
-      `${conc.contivk8s.failures}, ${conc.contivk8s.distinctIps}; ${conc.contivk8s.healthzWorstMs} ms (${conc.contivk8s.healthzProbes} probes)`,
+      `${CONCURRENT} concurrent: failures, distinct IPs; /healthz worst, loop delay max during the DELs`,
+      `${conc.contivk8s.failures}, ${conc.contivk8s.distinctIps}; ` +
+        `${conc.contivk8s.healthzWorstMs} ms (${conc.contivk8s.healthzProbes} probes), ${conc.contivk8s.delLagMaxMs} ms`,
       `${conc.go.failures}, ${conc.go.distinctIps}`,
       '',
     );

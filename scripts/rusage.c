@@ -5,10 +5,14 @@
 // kernel folds the harness's peak RSS into the child's (/bin/true reads 22 MiB under Bun's spawnSync, 1 MiB
 // under GNU time). Forked from here, a child's peak starts from this program's few hundred KiB, the same for
 // every plugin measured; `make bench` reports /bin/true's reading as the floor.
+// The child's stdin is a pipe written after the fork, the way Go runtimes (containerd, CRI-O, libcni) hand a
+// plugin its config: this program reads all of its own stdin first (before the clock starts) and feeds it.
 //
-// usage: rusage OUTFILE ARGV...   (stdin, stdout, stderr and the environment pass through to the child)
+// usage: rusage OUTFILE ARGV...   (stdout, stderr and the environment pass through to the child)
 #define _GNU_SOURCE
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -19,6 +23,18 @@ int main(int argc, char **argv) {
     fprintf(stderr, "usage: rusage OUTFILE ARGV...\n");
     return 2;
   }
+  size_t len = 0, cap = 1 << 16;
+  char *input = malloc(cap);
+  for (ssize_t n; input && (n = read(0, input + len, cap - len)) > 0;) {
+    len += (size_t)n;
+    if (len == cap) input = realloc(input, cap *= 2);
+  }
+  int fds[2];
+  if (!input || pipe(fds) < 0) {
+    perror("rusage: stdin");
+    return 2;
+  }
+  signal(SIGPIPE, SIG_IGN); // a child that exits without reading all of stdin is measured all the same
   struct timespec t0, t1;
   clock_gettime(CLOCK_MONOTONIC, &t0);
   pid_t pid = fork();
@@ -27,10 +43,21 @@ int main(int argc, char **argv) {
     return 2;
   }
   if (pid == 0) {
+    dup2(fds[0], 0);
+    close(fds[0]);
+    close(fds[1]);
+    signal(SIGPIPE, SIG_DFL);
     execv(argv[2], argv + 2);
     perror("rusage: exec");
     _exit(127);
   }
+  close(fds[0]);
+  for (size_t off = 0; off < len;) {
+    ssize_t n = write(fds[1], input + off, len - off);
+    if (n <= 0) break;
+    off += (size_t)n;
+  }
+  close(fds[1]);
   int status;
   struct rusage ru;
   if (wait4(pid, &status, 0, &ru) < 0) {

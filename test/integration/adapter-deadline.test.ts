@@ -71,13 +71,35 @@ describe('integration: the adapter never hangs', function () {
     expect((await runAdapter(cniEnv('DEL', 'fifo-log', pod.path), conf({ logFile: fifo }))).status).to.equal(0);
   });
 
-  it("a runtime that writes the config and never closes stdin gets an error within the config's timeoutMs", async () => {
-    const pod = namedNetns();
-    made.push(pod);
-    const r = await runAdapter(cniEnv('ADD', 'open-stdin', pod.path), conf({ timeoutMs: 800 }), undefined, { keepStdinOpen: true, killAfterMs: 10_000 });
-    answeredInTime(r, 800, ErrorCode.Io);
-    expect(r.json.msg).to.include('did not finish within 800 ms: still waiting on the network configuration on stdin');
-  });
+  for (const stdin of ['pipe', 'socketpair'] as const) {
+    it(`a config written in two halves 300 ms apart on a ${stdin} is read whole, by ADD and by VERSION`, async () => {
+      const pod = namedNetns();
+      made.push(pod);
+      const id = uniq('slow-stdin');
+      const opts = { stdin, secondHalfAfterMs: 300, killAfterMs: 10_000 };
+      const add = await runAdapter(cniEnv('ADD', id, pod.path), conf(), undefined, opts);
+      expect(add.status, add.stdout + add.stderr).to.equal(0);
+      expect(add.durationMs).to.be.above(300);
+      expect(add.json.ips).to.have.length(1);
+      const version = await runAdapter(cniEnv('VERSION', id, ''), conf(), undefined, opts);
+      expect(version.json.supportedVersions, version.stdout).to.include('1.1.0');
+      expect((await runAdapter(cniEnv('DEL', id, pod.path), conf())).status).to.equal(0);
+    });
+
+    it(`a runtime that never closes stdin (a ${stdin}) gets an error within the config's timeoutMs, from ADD and from VERSION`, async () => {
+      for (const command of ['ADD', 'VERSION']) {
+        const pod = namedNetns();
+        made.push(pod);
+        const r = await runAdapter(cniEnv(command, uniq('open-stdin'), pod.path), conf({ timeoutMs: 800 }), undefined, {
+          stdin,
+          keepStdinOpen: true,
+          killAfterMs: 10_000,
+        });
+        answeredInTime(r, 800, ErrorCode.Io);
+        expect(r.json.msg).to.include('did not finish within 800 ms: still waiting on the network configuration on stdin');
+      }
+    });
+  }
 
   describe('a netplugin that accepts connections and never answers (SIGSTOP)', () => {
     const pod = () => {
