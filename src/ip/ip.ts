@@ -115,6 +115,11 @@ export function ipv6Bytes(n: bigint): Buffer {
   return b;
 }
 
+/** An address in text form (v4 or v6) as the kernel takes it: 4 or 16 bytes, network order. */
+export function ipToBytes(ip: string): Buffer {
+  return isIPv4(ip) ? ipv4Bytes(ipv4ToInt(ip)) : ipv6Bytes(ipv6ToBigInt(ip));
+}
+
 /** An address as the kernel reports it (4 or 16 bytes) in text form. */
 export function bytesToIp(b: Buffer): string {
   return b.length === 4 ? intToIpv4(b.readUInt32BE(0)) : bigIntToIpv6((b.readBigUInt64BE(0) << 64n) | b.readBigUInt64BE(8));

@@ -1,7 +1,7 @@
-// iproute2's `ip` for what rtnetlink is not used for (the overlay, node inspection, tests): one way to run it,
+// iproute2's `ip` for reading a node's state where a synchronous answer is what the caller wants (contivctl
+// leaks and doctor, namespace inventories, tests): one way to run it,
 // inside a network namespace when given one, and one shape for its JSON (`ip -j`).
-import { execFile, execFileSync } from 'node:child_process';
-import { promisify } from 'node:util';
+import { execFileSync } from 'node:child_process';
 
 export interface IpAddress {
   family: 'inet' | 'inet6';
@@ -18,19 +18,12 @@ export interface IpLink {
   address?: string;
   master?: string;
   addr_info?: IpAddress[];
-  linkinfo?: { info_kind?: string; info_data?: { id?: number; local?: string; port?: number } };
 }
 
 /** `ip <args>`, synchronously; `netns` is a namespace file, entered with nsenter. */
 export function ip(args: string[], netns?: string): string {
   const [cmd, argv] = netns ? ['nsenter', [`--net=${netns}`, '--', 'ip', ...args]] : ['ip', args];
   return execFileSync(cmd, argv, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-}
-
-const run = promisify(execFile);
-/** `ip <args>` (or another iproute2 command), without blocking the daemon's event loop. */
-export async function ipAsync(args: string[], command: 'ip' | 'bridge' = 'ip'): Promise<string> {
-  return (await run(command, args)).stdout;
 }
 
 /** `ip -j <args>` parsed; an empty answer is an empty list. */

@@ -2,7 +2,7 @@
 // The package reports a kernel refusal only as the text "Request rejected: EEXIST"; every request made here
 // goes through `request`, which reads that errno once into a KernelError (step, errno, cause), so callers
 // compare `err.errno` and never parse messages. It also builds the one piece the package leaves raw:
-// IFLA_LINKINFO for bridges, bridge ports and veth pairs.
+// IFLA_LINKINFO for bridges, bridge ports and veth pairs (vxlan.ts adds VXLAN devices).
 import { createRtNetlink, Flags, FlagsNew, type RtNetlinkSocket, type rt } from 'netlink';
 
 export type { RtNetlinkSocket };
@@ -54,7 +54,7 @@ export async function request<T>(step: string, pending: Promise<T>): Promise<T> 
 /** The errno of a failure from `request`, if the kernel refused it. */
 export const errnoOf = (err: unknown): Errno | undefined => (err instanceof KernelError ? err.errno : undefined);
 
-function attr(type: number, payload: Buffer): Buffer {
+export function attr(type: number, payload: Buffer): Buffer {
   const len = 4 + payload.length;
   const out = Buffer.alloc((len + 3) & ~3);
   out.writeUInt16LE(len, 0);
@@ -62,12 +62,24 @@ function attr(type: number, payload: Buffer): Buffer {
   payload.copy(out, 4);
   return out;
 }
-const u32 = (n: number) => {
+export const u32 = (n: number) => {
   const b = Buffer.alloc(4);
   b.writeUInt32LE(n);
   return b;
 };
-const cstr = (s: string) => Buffer.from(`${s}\0`);
+export const cstr = (s: string) => Buffer.from(`${s}\0`);
+
+/** The attributes of a nested attribute's payload (what the package leaves raw, e.g. IFLA_LINKINFO), by type. */
+export function nestedAttrs(payload: Buffer): Map<number, Buffer> {
+  const out = new Map<number, Buffer>();
+  for (let at = 0; at + 4 <= payload.length; ) {
+    const len = payload.readUInt16LE(at);
+    if (len < 4) break;
+    out.set(payload.readUInt16LE(at + 2) & 0x3fff, payload.subarray(at + 4, at + len));
+    at += (len + 3) & ~3;
+  }
+  return out;
+}
 
 export function bridgeLinkInfo(): Buffer {
   return attr(IFLA_INFO_KIND, cstr('bridge'));

@@ -113,19 +113,29 @@ async function joinCluster(c: NonNullable<DaemonOptions['cluster']>, store: Stor
   const { openSession } = await import('../etcd/connect.js');
   const { blocksOfNode, nodeKey } = await import('../etcd/layout.js');
   const { ClusterMember } = await import('./cluster/member.js');
-  const { Overlay, underlayOf, VXLAN_OVERHEAD } = await import('./overlay.js');
-  const underlay = await underlayOf(c.nodeIp);
+  const { Overlay, VXLAN_OVERHEAD } = await import('./overlay.js');
+  const overlay = new Overlay({ device: c.vxlanDevice, vni: c.vni, port: c.vxlanPort, nodeIp: c.nodeIp }, log, (err) =>
+    log.error('rtnetlink socket error (overlay)', { error: err.message }),
+  );
+  const underlay = await overlay.underlay();
   // etcd is reached (TLS and all) before anything on the node is made
   const etcd = openSession(c, () => metrics.etcdRequests.inc());
   await etcd.call('reaching etcd', etcd.client.get(nodeKey(c.nodeName)).string());
-  const overlay = new Overlay({ device: c.vxlanDevice, vni: c.vni, port: c.vxlanPort, nodeIp: c.nodeIp });
   const vtepMac = await overlay.ensureDevice(underlay);
   const member = await ClusterMember.join(etcd, c, vtepMac, store, log);
   await overlay.assignVteps(blocksOfNode(member));
   // this node routes between its bridge and the overlay (only this network namespace's settings)
   fs.writeFileSync('/proc/sys/net/ipv4/ip_forward', '1');
   if (member.block6) fs.writeFileSync('/proc/sys/net/ipv6/conf/all/forwarding', '1');
-  return { member, mtu: underlay.mtu - VXLAN_OVERHEAD, follow: () => member.follow(overlay) };
+  return {
+    member,
+    mtu: underlay.mtu - VXLAN_OVERHEAD,
+    follow: () => member.follow(overlay),
+    close: async () => {
+      await member.close();
+      overlay.close();
+    },
+  };
 }
 
 export async function runDaemon(opts: DaemonOptions): Promise<void> {
@@ -201,7 +211,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<void> {
   await shutdown(SHUTDOWN_GRACE_MS);
   fs.rmSync(opts.socket, { force: true });
   await queue.idle();
-  await cluster?.member.close();
+  await cluster?.close();
   // the state dir's lock goes with the store: a successor can start from here on
   store.close();
   await datapath.close();

@@ -2,14 +2,14 @@
 // learning off; for every other node a route to its pod block via that node's VTEP address (the block's
 // network address, onlink), a permanent neighbor entry for that address with the node's VTEP MAC, and an
 // FDB entry sending that MAC to the node's underlay IP. In dual stack the same again for the IPv6 block,
-// carried over the same (IPv4) underlay. Programmed from the etcd node registry.
+// carried over the same (IPv4) underlay. Programmed from the etcd node registry, over rtnetlink
+// (src/linux/vxlan.ts).
 import { blocksOfNode } from '../etcd/layout';
 import type { NodeRecord } from '../etcd/records';
 import { bigIntToIpv6, intToIpv4, parseCidr4, parseCidr6 } from '../ip/ip';
-import { type IpLink, ipAsync } from '../linux/iproute';
-
-const ip = (args: string[]) => ipAsync(args);
-const bridge = (args: string[]) => ipAsync(args, 'bridge');
+import { closeSocket, openSocket, type RtNetlinkSocket } from '../linux/rtnetlink';
+import { deviceWithAddress, ensureVxlan, type PeerEntry, removePeer, replaceHostAddress, replacePeer } from '../linux/vxlan';
+import type { Logger } from '../log/logger';
 
 export const VXLAN_OVERHEAD = 50; // outer Ethernet 14 + IPv4 20 + UDP 8 + VXLAN 8
 
@@ -20,47 +20,56 @@ export interface OverlayConfig {
   nodeIp: string;
 }
 
-/** The VTEP address of a block: its network address, as flannel uses x.y.z.0/32 (and the IPv6 block's, /128). */
-const vtepAddress = (block: string) => (block.includes(':') ? bigIntToIpv6(parseCidr6(block).network) : intToIpv4(parseCidr4(block).network));
-
-/** The underlay device holding `nodeIp`, and its MTU. */
-export async function underlayOf(nodeIp: string): Promise<{ ifname: string; mtu: number }> {
-  const links = JSON.parse(await ip(['-j', 'addr', 'show'])) as IpLink[];
-  const link = links.find((l) => l.addr_info?.some((a) => a.local === nodeIp));
-  if (!link) throw new Error(`--node-ip ${nodeIp} is on no interface of this network namespace`);
-  return { ifname: link.ifname, mtu: link.mtu };
+/** The block as network and prefix, and its VTEP address: its network address, as flannel uses x.y.z.0/32 (/128 in IPv6). */
+function blockOf(cidr: string): { network: string; prefix: number } {
+  if (cidr.includes(':')) {
+    const c = parseCidr6(cidr);
+    return { network: bigIntToIpv6(c.network), prefix: c.prefix };
+  }
+  const c = parseCidr4(cidr);
+  return { network: intToIpv4(c.network), prefix: c.prefix };
 }
+
+/** What addPeer programs for one node, one entry per block (IPv4, then IPv6 in dual stack). */
+const entriesOf = (p: NodeRecord): PeerEntry[] =>
+  blocksOfNode(p).map((b) => {
+    const block = blockOf(b);
+    return { block, vtep: block.network, vtepMac: p.vtepMac, underlayIp: p.nodeIp };
+  });
 
 export class Overlay {
   private readonly peers = new Map<string, NodeRecord>();
+  private readonly sock: RtNetlinkSocket;
+  private index = 0;
 
-  constructor(private readonly cfg: OverlayConfig) {}
+  constructor(
+    private readonly cfg: OverlayConfig,
+    private readonly log: Logger,
+    onSocketError: (err: Error) => void,
+  ) {
+    this.sock = openSocket(onSocketError);
+  }
+
+  /** The underlay device holding the node's IP, and its MTU. */
+  async underlay(): Promise<{ index: number; ifname: string; mtu: number }> {
+    const found = await deviceWithAddress(this.sock, this.cfg.nodeIp);
+    if (!found) throw new Error(`--node-ip ${this.cfg.nodeIp} is on no interface of this network namespace`);
+    return found;
+  }
 
   /** Creates (or re-uses) the VXLAN device; returns its MAC, which this node registers as its VTEP MAC. */
-  async ensureDevice(underlay: { ifname: string; mtu: number }): Promise<string> {
+  async ensureDevice(underlay: { index: number; mtu: number }): Promise<string> {
     const { device, vni, port, nodeIp } = this.cfg;
-    const existing = await ip(['-j', '-d', 'link', 'show', 'dev', device]).catch(() => undefined);
-    const info = existing ? (JSON.parse(existing) as IpLink[])[0] : undefined;
-    const matches =
-      info?.linkinfo?.info_kind === 'vxlan' &&
-      info.linkinfo.info_data?.id === vni &&
-      info.linkinfo.info_data?.local === nodeIp &&
-      info.linkinfo.info_data?.port === port;
-    if (existing && !matches) await ip(['link', 'del', device]);
-    if (!matches) {
-      await ip(['link', 'add', device, 'type', 'vxlan', 'id', String(vni), 'local', nodeIp, 'dev', underlay.ifname, 'dstport', String(port), 'nolearning']);
-    }
-    await ip(['link', 'set', device, 'mtu', String(underlay.mtu - VXLAN_OVERHEAD), 'up']);
-    const [link] = JSON.parse(await ip(['-j', 'link', 'show', 'dev', device])) as IpLink[];
-    return link.address ?? '';
+    const made = await ensureVxlan(this.sock, { device, vni, port, local: nodeIp, underlayIndex: underlay.index, mtu: underlay.mtu - VXLAN_OVERHEAD }, (why) =>
+      this.log.warn('replacing the VXLAN device', { device, why }),
+    );
+    this.index = made.index;
+    return made.mac;
   }
 
   /** This node's VTEP addresses, once its blocks are known. */
   async assignVteps(blocks: string[]): Promise<void> {
-    for (const b of blocks) {
-      const v6 = b.includes(':');
-      await ip([...(v6 ? ['-6'] : []), 'addr', 'replace', `${vtepAddress(b)}/${v6 ? 128 : 32}`, 'dev', this.cfg.device, ...(v6 ? ['nodad'] : [])]);
-    }
+    for (const b of blocks) await replaceHostAddress(this.sock, this.index, blockOf(b).network);
   }
 
   /** Programs (or re-programs) the routes, neighbor and FDB entries for another node. */
@@ -68,14 +77,7 @@ export class Overlay {
     const old = this.peers.get(p.name);
     if (old && old.block === p.block && old.block6 === p.block6 && old.vtepMac === p.vtepMac && old.nodeIp === p.nodeIp) return;
     if (old) await this.removePeer(p.name);
-    const { device } = this.cfg;
-    await bridge(['fdb', 'replace', p.vtepMac, 'dev', device, 'dst', p.nodeIp, 'self', 'permanent']);
-    for (const block of blocksOfNode(p)) {
-      const family = block.includes(':') ? ['-6'] : [];
-      const vtep = vtepAddress(block);
-      await ip([...family, 'neigh', 'replace', vtep, 'lladdr', p.vtepMac, 'dev', device, 'nud', 'permanent']);
-      await ip([...family, 'route', 'replace', block, 'via', vtep, 'dev', device, 'onlink']);
-    }
+    for (const e of entriesOf(p)) await replacePeer(this.sock, this.index, e);
     this.peers.set(p.name, p);
   }
 
@@ -83,18 +85,15 @@ export class Overlay {
   async removePeer(name: string): Promise<void> {
     const p = this.peers.get(name);
     if (!p) return;
-    const { device } = this.cfg;
-    const quiet = (f: Promise<unknown>) => f.catch(() => undefined);
-    for (const block of blocksOfNode(p)) {
-      const family = block.includes(':') ? ['-6'] : [];
-      await quiet(ip([...family, 'route', 'del', block, 'dev', device]));
-      await quiet(ip([...family, 'neigh', 'del', vtepAddress(block), 'dev', device]));
-    }
-    await quiet(bridge(['fdb', 'del', p.vtepMac, 'dev', device, 'dst', p.nodeIp, 'self']));
+    for (const e of entriesOf(p)) await removePeer(this.sock, this.index, e);
     this.peers.delete(name);
   }
 
   peerNames(): string[] {
     return [...this.peers.keys()];
+  }
+
+  close(): void {
+    closeSocket(this.sock);
   }
 }

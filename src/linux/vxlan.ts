@@ -1,0 +1,190 @@
+// The overlay's kernel objects over rtnetlink (the one kernel layer, with rtnetlink.ts): the VXLAN device,
+// its VTEP addresses, and per peer a permanent neighbour (the peer's VTEP address -> its VTEP MAC), an FDB
+// entry (that MAC -> the peer's underlay IP) and an onlink route to the peer's block via its VTEP address.
+// Each is one request, where `ip`/`bridge` cost an exec each (~150 ms per dual-stack peer on the bench VM).
+import { bytesToIp, ipToBytes } from '../ip/ip';
+import {
+  AF_BRIDGE,
+  AF_INET,
+  AF_INET6,
+  attr,
+  CREATE_EXCL,
+  CREATE_REPLACE,
+  cstr,
+  errnoOf,
+  LINK_UP,
+  linkByName,
+  nestedAttrs,
+  REQUEST_TIMEOUT,
+  type RtNetlinkSocket,
+  request,
+  u32,
+} from './rtnetlink';
+
+const IFLA_INFO_KIND = 1;
+const IFLA_INFO_DATA = 2;
+const IFLA_VXLAN_ID = 1;
+const IFLA_VXLAN_LINK = 3;
+const IFLA_VXLAN_LOCAL = 4;
+const IFLA_VXLAN_LEARNING = 7;
+const IFLA_VXLAN_PORT = 15;
+const RTNH_F_ONLINK = 4;
+const MAIN_TABLE = 254;
+
+export interface VxlanSpec {
+  device: string;
+  vni: number;
+  /** UDP destination port */
+  port: number;
+  /** The underlay IPv4 address the device sends from */
+  local: string;
+  underlayIndex: number;
+  mtu: number;
+}
+
+const be16 = (n: number) => {
+  const b = Buffer.alloc(2);
+  b.writeUInt16BE(n);
+  return b;
+};
+
+/** IFLA_LINKINFO of a VXLAN device with learning off (peers are programmed, never learned). */
+function vxlanLinkInfo(s: VxlanSpec): Buffer {
+  return Buffer.concat([
+    attr(IFLA_INFO_KIND, cstr('vxlan')),
+    attr(
+      IFLA_INFO_DATA,
+      Buffer.concat([
+        attr(IFLA_VXLAN_ID, u32(s.vni)),
+        attr(IFLA_VXLAN_LINK, u32(s.underlayIndex)),
+        attr(IFLA_VXLAN_LOCAL, ipToBytes(s.local)),
+        attr(IFLA_VXLAN_LEARNING, Buffer.from([0])),
+        attr(IFLA_VXLAN_PORT, be16(s.port)),
+      ]),
+    ),
+  ]);
+}
+
+/** Why an existing link cannot serve as the device `s` describes, or undefined when it can. */
+function mismatch(linkinfo: Buffer | undefined, s: VxlanSpec): string | undefined {
+  const info = linkinfo ? nestedAttrs(linkinfo) : new Map<number, Buffer>();
+  const kind = info.get(IFLA_INFO_KIND)?.toString('utf8').replace(/\0+$/, '');
+  if (kind !== 'vxlan') return `it is a ${kind ?? 'device of unknown kind'}, not vxlan`;
+  const data = nestedAttrs(info.get(IFLA_INFO_DATA) ?? Buffer.alloc(0));
+  const vni = data.get(IFLA_VXLAN_ID)?.readUInt32LE(0);
+  const local = data.get(IFLA_VXLAN_LOCAL);
+  const port = data.get(IFLA_VXLAN_PORT)?.readUInt16BE(0);
+  const underlay = data.get(IFLA_VXLAN_LINK)?.readUInt32LE(0);
+  const learning = data.get(IFLA_VXLAN_LEARNING)?.[0];
+  if (vni !== s.vni) return `its VNI is ${vni}, not ${s.vni}`;
+  if (!local || bytesToIp(local) !== s.local) return `it sends from ${local ? bytesToIp(local) : 'no local address'}, not ${s.local}`;
+  if (port !== s.port) return `its UDP port is ${port}, not ${s.port}`;
+  if (underlay !== s.underlayIndex) return `its underlay is ifindex ${underlay}, not ${s.underlayIndex}`;
+  if (learning) return 'it learns addresses';
+  return undefined;
+}
+
+/**
+ * The VXLAN device as `s` describes it, up with the given MTU: an existing one is kept when it matches, else
+ * replaced, and `onReplace` hears why (a device changed under the daemon is something an operator must see).
+ * Returns its ifindex and MAC (the node's VTEP MAC).
+ */
+export async function ensureVxlan(sock: RtNetlinkSocket, s: VxlanSpec, onReplace: (why: string) => void): Promise<{ index: number; mac: string }> {
+  let link = await linkByName(sock, s.device);
+  const why = link && mismatch(link.attrs.linkinfo as Buffer | undefined, s);
+  if (link && why) {
+    onReplace(why);
+    await request(`delete ${s.device}`, sock.delLink({ index: link.data.index }, {}, REQUEST_TIMEOUT));
+    link = undefined;
+  }
+  if (!link) {
+    await request(`create VXLAN device ${s.device}`, sock.newLink({}, { ifname: s.device, linkinfo: vxlanLinkInfo(s) }, CREATE_EXCL));
+    link = await linkByName(sock, s.device);
+  }
+  const index = link?.data.index;
+  if (!index) throw new Error(`VXLAN device ${s.device} did not appear`);
+  await request(`set ${s.device} up`, sock.setLink({ index, ...LINK_UP }, { mtu: s.mtu }, REQUEST_TIMEOUT));
+  const mac = link?.attrs.address as Buffer | undefined;
+  if (!mac) throw new Error(`VXLAN device ${s.device} has no MAC address`);
+  return { index, mac: [...mac].map((b) => b.toString(16).padStart(2, '0')).join(':') };
+}
+
+const familyOf = (ip: Buffer) => (ip.length === 4 ? AF_INET : AF_INET6);
+const macBytes = (mac: string) => Buffer.from(mac.split(':').map((h) => parseInt(h, 16)));
+
+/** A host address (/32, /128) on the device; IPv6 without duplicate address detection. */
+export async function replaceHostAddress(sock: RtNetlinkSocket, index: number, ip: string): Promise<void> {
+  const bytes = ipToBytes(ip);
+  const family = familyOf(bytes);
+  const nodad = family === AF_INET6 ? { flags: { nodad: true as const } } : {};
+  await request(
+    `address ${ip} on ifindex ${index}`,
+    sock.newAddress({ family, prefixlen: bytes.length * 8, index, ...nodad }, { address: bytes, local: bytes, ...nodad }, CREATE_REPLACE),
+  );
+}
+
+/** What one peer needs: its block routed via its VTEP address, that address's MAC, and where that MAC is. */
+export interface PeerEntry {
+  block: { network: string; prefix: number };
+  vtep: string;
+  vtepMac: string;
+  underlayIp: string;
+}
+
+export async function replacePeer(sock: RtNetlinkSocket, index: number, p: PeerEntry): Promise<void> {
+  const mac = macBytes(p.vtepMac);
+  const vtep = ipToBytes(p.vtep);
+  const family = familyOf(vtep);
+  await request(
+    `FDB ${p.vtepMac} -> ${p.underlayIp}`,
+    sock.newNeighbor(
+      { family: AF_BRIDGE, ifindex: index, state: { permanent: true }, flags: { self: true } },
+      { lladdr: mac, dst: ipToBytes(p.underlayIp) },
+      CREATE_REPLACE,
+    ),
+  );
+  await request(
+    `neighbour ${p.vtep} -> ${p.vtepMac}`,
+    sock.newNeighbor({ family, ifindex: index, state: { permanent: true } }, { dst: vtep, lladdr: mac }, CREATE_REPLACE),
+  );
+  await request(
+    `route ${p.block.network}/${p.block.prefix} via ${p.vtep}`,
+    sock.newRoute(
+      { family, dstLen: p.block.prefix, table: MAIN_TABLE, protocol: 'BOOT', scope: 'UNIVERSE', type: 'UNICAST', flags: { __unknown: RTNH_F_ONLINK } },
+      { dst: ipToBytes(p.block.network), gateway: vtep, oif: index },
+      CREATE_REPLACE,
+    ),
+  );
+}
+
+/** Removes what replacePeer made; what is already gone is not an error. */
+export async function removePeer(sock: RtNetlinkSocket, index: number, p: PeerEntry): Promise<void> {
+  const vtep = ipToBytes(p.vtep);
+  const family = familyOf(vtep);
+  const gone = (err: unknown) => {
+    if (!['ESRCH', 'ENOENT', 'ENODEV'].includes(errnoOf(err) ?? '')) throw err;
+  };
+  await request(
+    `delete route ${p.block.network}/${p.block.prefix}`,
+    sock.delRoute({ family, dstLen: p.block.prefix, table: MAIN_TABLE }, { dst: ipToBytes(p.block.network), oif: index }, REQUEST_TIMEOUT),
+  ).catch(gone);
+  await request(`delete neighbour ${p.vtep}`, sock.delNeighbor({ family, ifindex: index }, { dst: vtep }, REQUEST_TIMEOUT)).catch(gone);
+  await request(
+    `delete FDB ${p.vtepMac}`,
+    sock.delNeighbor(
+      { family: AF_BRIDGE, ifindex: index, flags: { self: true } },
+      { lladdr: macBytes(p.vtepMac), dst: ipToBytes(p.underlayIp) },
+      REQUEST_TIMEOUT,
+    ),
+  ).catch(gone);
+}
+
+/** The device holding `ip` in this network namespace: its ifindex, name and MTU. */
+export async function deviceWithAddress(sock: RtNetlinkSocket, ip: string): Promise<{ index: number; ifname: string; mtu: number } | undefined> {
+  const bytes = ipToBytes(ip);
+  const addrs = await request('list addresses', sock.getAddresses({}, {}, REQUEST_TIMEOUT));
+  const found = addrs.find((a) => a.attrs.local && Buffer.compare(a.attrs.local as Buffer, bytes) === 0);
+  if (!found?.data.index) return undefined;
+  const [link] = await request(`look up ifindex ${found.data.index}`, sock.getLink({ index: found.data.index }, {}, REQUEST_TIMEOUT));
+  return { index: found.data.index, ifname: link?.attrs.ifname ?? '', mtu: link?.attrs.mtu ?? 1500 };
+}
