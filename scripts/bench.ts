@@ -16,7 +16,7 @@ import { randomUUID } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { nodeClient } from '../src/api/axios-transport';
+import { axiosClient } from '../src/api/axios-transport';
 import { Pool4 } from '../src/netplugin/ipam';
 import { Store } from '../src/netplugin/store';
 import { CLEAN_PATH, cniEnv, runAdapter } from '../testbed/adapter';
@@ -174,7 +174,7 @@ async function concurrent(
     t0 = process.hrtime.bigint();
     // while the DELs run, /healthz is asked again as soon as it answers (from a process of its own): its worst
     // answer is how long the daemon stalls; the daemon's own event-loop delay over the DELs is read beside it
-    const client = socket ? nodeClient(socket, 30_000) : undefined;
+    const client = socket ? axiosClient(socket, 30_000) : undefined;
     await client?.metrics(); // the scrape resets the daemon's delay window: the next one covers the DELs alone
     const prober = socket ? startHealthzProbe(socket) : undefined;
     const dels = await Promise.all(nss.map((ns, i) => runAdapter(pluginEnv('DEL', `conc-${i}`, ns.path), p.conf, p.exec)));
@@ -207,7 +207,7 @@ async function churn(p: Plugin, np?: TestNetplugin) {
   const lagP99Ms: number[] = [];
   const lagMaxMs: number[] = [];
   const rssMiB: number[] = [];
-  const client = np && nodeClient(np.socket, 30_000);
+  const client = np && axiosClient(np.socket, 30_000);
   const sample = async () => {
     if (!np || !client) return;
     const m = await client.metrics();
@@ -285,7 +285,7 @@ async function daemonCycles(np: TestNetplugin): Promise<{
   addPhasesMs: Record<string, number>;
 }> {
   const pod = await processNetns();
-  const client = nodeClient(np.socket, 30_000);
+  const client = axiosClient(np.socket, 30_000);
   const warmup = Math.min(3000, Math.max(200, Math.floor(CYCLES / 3)));
   const heapMiB = async () => round(metric(await client.metrics(), 'nodejs_heap_size_used_bytes') / 2 ** 20, 1);
   const addMs: number[] = [];

@@ -3,7 +3,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { nodeClient } from '../src/api/axios-transport';
+import { axiosClient } from '../src/api/axios-transport';
 import type { NetpluginClient } from '../src/api/client';
 import type { Endpoint } from '../src/api/wire';
 import { ipJson } from '../src/linux/iproute';
@@ -69,7 +69,7 @@ export class TestNetplugin {
     this.child = child;
     for (let i = 0; i < 300; i++) {
       if (child.exitCode !== null) throw new Error(`netplugin exited ${child.exitCode}: ${stderr()}`);
-      if (await nodeClient(this.socket, 500).healthy()) return;
+      if (await axiosClient(this.socket, 500).healthy()) return;
       await new Promise((r) => setTimeout(r, 20));
     }
     throw new Error(`netplugin not ready on ${this.socket}: ${stderr()}`);
@@ -97,7 +97,7 @@ export class TestNetplugin {
 
   /** The daemon's API, as contivctl uses it. */
   get client(): NetpluginClient {
-    return nodeClient(this.socket, 5000);
+    return axiosClient(this.socket, 5000);
   }
 
   async endpoints(): Promise<Endpoint[]> {

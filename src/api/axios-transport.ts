@@ -44,7 +44,7 @@ export class AxiosTransport implements Transport {
   }
 }
 
-/** The netplugin's client for the Node side. */
-export function nodeClient(socket: string, timeoutMs = 10_000): NetpluginClient {
+/** The netplugin's client over axios: what contivctl, the tests and the bench use (the exec'd adapter has its own transport). */
+export function axiosClient(socket: string, timeoutMs = 10_000): NetpluginClient {
   return new NetpluginClient(new AxiosTransport(socket, timeoutMs));
 }

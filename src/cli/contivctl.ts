@@ -2,7 +2,7 @@
 // listings take -o table|wide|json|yaml (and --json); errors lead with what to do.
 import * as path from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
-import { nodeClient } from '../api/axios-transport';
+import { axiosClient } from '../api/axios-transport';
 import { delQueueDir, listQueuedDels } from '../api/del-queue';
 import { DEFAULT_SOCKET } from '../api/routes';
 import type { Endpoint } from '../api/wire';
@@ -45,7 +45,7 @@ examples(withOutput(program.command('endpoints').description("the netplugin's at
   'contivctl endpoints -o wide',
   'contivctl endpoints -o json --socket /run/contiv/contiv-cni.sock',
 ]).action(async (o: { socket: string; output: string; json?: boolean }) => {
-  const endpoints = await nodeClient(o.socket).endpoints();
+  const endpoints = await axiosClient(o.socket).endpoints();
   const pod = (e: Endpoint) => (e.podNamespace && e.podName ? `${e.podNamespace}/${e.podName}` : '-');
   print(
     render(formatOf(o), endpoints, (wide) =>
@@ -163,7 +163,7 @@ examples(
   ['contivctl leaks', 'contivctl leaks --fix', 'contivctl leaks -o yaml --bridge contivbr0'],
 ).action(async (o: { socket: string; bridge: string; fix?: boolean; output: string; json?: boolean }) => {
   requireRoot('leaks');
-  const client = nodeClient(o.socket);
+  const client = axiosClient(o.socket);
   let down: string | undefined;
   const allocations = async (): Promise<Allocations | undefined> => {
     try {

@@ -3,7 +3,7 @@
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { nodeClient } from '../api/axios-transport';
+import { axiosClient } from '../api/axios-transport';
 import type { Health } from '../api/wire';
 import { parseNetConf } from '../cni/config';
 import { type IpLink, ipJson } from '../linux/iproute';
@@ -205,7 +205,7 @@ export async function doctor(o: DoctorOptions): Promise<Check[]> {
   const checks: Check[] = [capsCheck('contivctl capabilities', 'contivctl', 'self', 'run contivctl as root with its full capability set (missing: %s)')];
   let health: Health | undefined;
   try {
-    health = await nodeClient(o.socket, 5000).health();
+    health = await axiosClient(o.socket, 5000).health();
     checks.push(ok('netplugin socket', `${o.socket} answers /healthz (bridge ${health.bridge}, subnet ${health.subnet})`));
   } catch (err) {
     checks.push(fail('netplugin socket', (err as Error).message, `start the netplugin with --socket ${o.socket}, or point --socket at the one it uses`));

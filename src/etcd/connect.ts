@@ -3,10 +3,9 @@
 // call is bounded: an etcd that does not answer in time is unreachable (code 11 for a CNI request), never a
 // hang, whatever the reason (down, no quorum, a TLS handshake that fails).
 import * as fs from 'node:fs';
-import * as net from 'node:net';
-import type * as tls from 'node:tls';
 import { type ComparatorBuilder, Etcd3 } from 'etcd3';
 import { CniError, ErrorCode } from '../errors';
+import { allowIpServerNames } from './grpc-ip-sni';
 
 /** An etcd call that takes longer is treated as etcd being unreachable. */
 const ETCD_TIMEOUT_MS = 3000;
@@ -36,25 +35,6 @@ function readPem(flag: string, file: string): Buffer {
   }
 }
 
-let sniFixed = false;
-/**
- * grpc-js (1.14.7, the latest) sets the TLS servername to the endpoint's host even when it is an IP address,
- * which Node 26 refuses (deprecated since Node 12, DEP0123): SNI carries host names only (RFC 6066). Without
- * a servername Node checks the certificate against the host instead, so an IP endpoint is still verified
- * against the certificate's IP SANs.
- */
-function dropIpServerNames(): void {
-  if (sniFixed) return;
-  sniFixed = true;
-  // the module object itself (grpc-js calls require('tls').connect), not TypeScript's read-only namespace view
-  const tlsModule = require('node:tls') as { connect: typeof tls.connect };
-  const connect = tlsModule.connect;
-  tlsModule.connect = ((options: tls.ConnectionOptions, ...rest: unknown[]) => {
-    if (options?.servername && net.isIP(options.servername)) options = { ...options, servername: undefined };
-    return (connect as (...a: unknown[]) => tls.TLSSocket)(options, ...rest);
-  }) as typeof tls.connect;
-}
-
 /** Checks the options against the rules above and opens a client; no call is made yet. */
 export function connectEtcd(o: EtcdOptions): Etcd3 {
   if (!o.endpoints.length) throw new Error('--etcd-endpoints is empty');
@@ -74,7 +54,7 @@ export function connectEtcd(o: EtcdOptions): Etcd3 {
     rootCertificate: readPem('--etcd-ca', o.ca),
     ...(o.cert && o.key ? { certChain: readPem('--etcd-cert', o.cert), privateKey: readPem('--etcd-key', o.key) } : {}),
   };
-  dropIpServerNames();
+  allowIpServerNames(o.endpoints);
   return new Etcd3({ hosts: o.endpoints, dialTimeout: ETCD_TIMEOUT_MS, defaultCallOptions: perAttemptDeadline, credentials });
 }
 

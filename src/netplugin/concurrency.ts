@@ -1,3 +1,5 @@
+// The two ways the netplugin bounds concurrent work: one at a time per attachment (KeyedMutex), and at most N
+// at once overall (Limiter, a counting semaphore).
 /** Serializes async work per key (one attachment), while different keys proceed in parallel. */
 export class KeyedMutex {
   private readonly tails = new Map<string, Promise<unknown>>();

@@ -26,7 +26,7 @@ import {
 } from '../linux/rtnetlink';
 import { type NetnsHandle, openNetns } from '../netns/netns';
 import { procNetnsPath } from '../netns/path';
-import { Limiter } from './mutex';
+import { Limiter } from './concurrency';
 import { socketIn } from './podns';
 import { LinkReaper } from './reaper';
 

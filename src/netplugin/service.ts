@@ -11,10 +11,10 @@ import { hostVethName, interfaceNameProblem } from '../linux/ifname';
 import { formatMark, MAX_CONTAINER_ID_BYTES, type OwnershipMark, parseMark } from '../linux/mark';
 import type { NetnsHandle } from '../netns/netns';
 import type { IpClaims } from './cluster/claims';
+import { KeyedMutex } from './concurrency';
 import type { Datapath } from './datapath';
 import type { Pool4, Pool6 } from './ipam';
 import type { Metrics } from './metrics';
-import { KeyedMutex } from './mutex';
 import { resolvePodNetns } from './podns';
 import type { EndpointRow, Store } from './store';
 

@@ -2,8 +2,8 @@ import * as net from 'node:net';
 import { expect } from 'chai';
 import { bigIntToIpv6, intToIpv4, ipv4Bytes, ipv4ToInt, ipv6Bytes, ipv6ToBigInt, isIPv4, isIPv6, macForIpv4, parseCidr4, parseCidr6 } from '../../src/ip/ip';
 import { hostVethName } from '../../src/linux/ifname';
+import { KeyedMutex } from '../../src/netplugin/concurrency';
 import { Pool4, Pool6 } from '../../src/netplugin/ipam';
-import { KeyedMutex } from '../../src/netplugin/mutex';
 
 describe('unit: addresses and IPAM', () => {
   it('converts IPv4 both ways and parses CIDRs to the network', () => {

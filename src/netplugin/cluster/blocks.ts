@@ -78,6 +78,10 @@ export async function claimBlocks(
 ): Promise<{ held: HeldBlock[]; registration: NodeRecord }> {
   const candidates = requests.map((r) => blocksOf(r.clusterCidr, r.blockPrefix));
   const client = etcd.client;
+  // Each pass reads, chooses and commits only if nothing it read has changed; it loses only to another node's
+  // commit in between, i.e. to nodes starting at the same moment. Twenty passes outlast any realistic burst
+  // of simultaneous starts (each loser sees the winner's claim on its next read), while a cluster that keeps
+  // changing under us fails the start with a clear error instead of spinning forever.
   for (let attempt = 0; attempt < 20; attempt++) {
     const [blocks, nodes] = await etcd.call(
       'reading blocks and nodes',
