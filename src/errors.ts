@@ -34,6 +34,29 @@ export interface CodedError extends Error {
   hint?: string;
 }
 
+/**
+ * A failure below the edges (the kernel's, the node's) that knows the CNI code it is answered with and what
+ * to do about it, with the error underneath as its cause. asCniError turns it into the answer at the edge.
+ */
+export class CodedFailure extends Error implements CodedError {
+  constructor(
+    readonly cniCode: number,
+    message: string,
+    readonly hint?: string,
+    options?: ErrorOptions,
+  ) {
+    super(message, options);
+    this.name = 'CodedFailure';
+  }
+}
+
+/** The messages of an error's causes, outermost first ("" when it has none): what a log line needs beside the message. */
+export function causes(err: unknown): string {
+  const out: string[] = [];
+  for (let c = (err as Error)?.cause; c !== undefined && out.length < 5; c = (c as Error)?.cause) out.push(c instanceof Error ? c.message : String(c));
+  return out.join(' <- ');
+}
+
 const isCoded = (err: unknown): err is CodedError => err instanceof Error && typeof (err as Partial<CodedError>).cniCode === 'number';
 
 /**

@@ -1,23 +1,22 @@
-// The CNI plugin: exec'd by the runtime once per command with CNI_* in the environment and the network
-// configuration on stdin. It moves its own main thread into the pod's namespace, whatever form the runtime
-// named it in, and asks the netplugin to wire /proc/<own-pid>/ns/net, which every contiv netplugin understands.
-// Built by `bun build --compile` into one executable (see Makefile); it never hangs: whatever it waits on, it
-// answers one CNI result or error within the configured timeout plus a small margin.
-import { NetpluginClient, NetpluginUnreachable } from '../api/client';
+// The CNI plugin's main: exec'd by the runtime once per command with CNI_* in the environment and the network
+// configuration on stdin. It reads and decodes them, runs the command (src/adapter/commands.ts: moving this
+// process's main thread into the pod's namespace, whatever form the runtime named it in, and asking the
+// netplugin to wire /proc/<own-pid>/ns/net, which every contiv netplugin understands), and answers. Built by
+// `bun build --compile` into one executable (see Makefile); it never hangs: whatever it waits on, it answers
+// one CNI result or error within the configured timeout plus a small margin.
+import { type Deps, dispatch } from '../adapter/commands';
+import { NetpluginClient } from '../api/client';
 import { enqueueDel } from '../api/del-queue';
 import { UnixHttpTransport } from '../api/unix-http';
-import type { PodAttr } from '../api/wire';
 import { DEFAULT_LOG_ROTATION, DEFAULT_TIMEOUT_MS, type NetConf, parseNetConf, peekConfig } from '../cni/config';
 import { type CniEnv, parseEnv } from '../cni/env';
-import { prevResultAddresses, renderResult } from '../cni/result';
-import { staticRequest } from '../cni/static';
 import { requireCommandInVersion, SUPPORTED_VERSIONS } from '../cni/version';
-import { asCniError, CniError, ErrorCode, PluginErrorCode } from '../errors';
+import { asCniError, CniError, ErrorCode } from '../errors';
 import * as file from '../linux/fileio';
 import { libc, pollIn } from '../linux/libc';
 import { appendLogLine, type Level } from '../log/jsonl';
 import { enterNetns, type NetnsHandle, nsIdOf, openNetns, sameNs } from '../netns/netns';
-import { procNetnsPath, runtimeConvention } from '../netns/path';
+import { runtimeConvention } from '../netns/path';
 import { VERSION } from '../version';
 
 declare const Bun: { stdin: { stream(): ReadableStream<Uint8Array> } };
@@ -172,7 +171,6 @@ async function readStdin(): Promise<string> {
 
 /** Opens CNI_NETNS, refuses the plugin's own (host) namespace, and moves the main thread into it. */
 function enterPodNetns(path: string): NetnsHandle {
-  waitingOn = { what: `the network namespace ${path}`, code: ErrorCode.Io };
   const ns = openNetns(path, 'the plugin');
   try {
     if (sameNs(ns, nsIdOf('/proc/self/ns/net'))) {
@@ -186,138 +184,18 @@ function enterPodNetns(path: string): NetnsHandle {
   }
 }
 
-function podAttr(e: CniEnv, ns?: NetnsHandle): PodAttr {
-  return {
-    K8S_POD_NAME: e.args.K8S_POD_NAME,
-    K8S_POD_NAMESPACE: e.args.K8S_POD_NAMESPACE,
-    K8S_POD_INFRA_CONTAINER_ID: e.args.K8S_POD_INFRA_CONTAINER_ID ?? e.containerId,
-    K8S_POD_UID: e.args.K8S_POD_UID,
-    CNI_CONTAINERID: e.containerId,
-    CNI_IFNAME: e.ifname,
-    ...(ns ? { CNI_NETNS: procNetnsPath(process.pid), CONTIV_NETNS_DEV: ns.dev, CONTIV_NETNS_INODE: ns.ino, CONTIV_ORIG_NETNS: e.netns } : {}),
-  };
-}
-
-function netplugin(c: NetConf): NetpluginClient {
-  waitingOn = { what: `the netplugin on ${c.socket}`, code: ErrorCode.TryAgainLater };
-  return new NetpluginClient(new UnixHttpTransport(c.socket, c.timeoutMs));
-}
-
-interface Outcome {
-  stdout?: unknown;
-  rewrittenNetns?: string;
-}
-
-async function cmdAdd(e: CniEnv, c: NetConf): Promise<Outcome> {
-  // static requests are checked before anything on the node is touched
-  const wanted = staticRequest({ ...c.staticSources, cniArgs: e.args });
-  const ns = enterPodNetns(e.netns);
-  // We stay in the namespace (and keep the fd) until the netplugin has answered.
-  const rsp = await netplugin(c).addPod({
-    ...podAttr(e, ns),
-    CONTIV_DEFAULT_ROUTE: c.isDefaultGateway ?? e.ifname === 'eth0',
-    CONTIV_HAIRPIN: c.hairpin,
-    ...(wanted.ips.length ? { CONTIV_IPS: wanted.ips } : {}),
-    ...(wanted.mac ? { CONTIV_MAC: wanted.mac } : {}),
-  });
-  if (!rsp.ipaddress) throw new CniError(ErrorCode.Io, 'netplugin answered AddPod without an IP address');
-  // a netplugin that does not know the static request (contiv's own) must not answer something else
-  const got = [rsp.ipaddress, rsp.ipv6address].filter(Boolean).map((a) => (a as string).split('/')[0]);
-  const missed = wanted.ips.map((ip) => ip.split('/')[0]).filter((ip) => !got.includes(ip));
-  if (missed.length || (wanted.mac && rsp.mac?.toLowerCase() !== wanted.mac)) {
-    throw new CniError(ErrorCode.Io, `netplugin answered AddPod without the requested ${missed.length ? `IP ${missed.join(', ')}` : `MAC ${wanted.mac}`}`);
-  }
-  const result = renderResult(c.cniVersion, {
-    ...(rsp.hostveth ? { hostInterface: { name: rsp.hostveth } } : {}),
-    podInterface: { name: e.ifname, mac: rsp.mac, sandbox: e.netns },
-    ipv4: { address: rsp.ipaddress, gateway: rsp.gateway },
-    ...(rsp.ipv6address ? { ipv6: { address: rsp.ipv6address, gateway: rsp.ipv6gateway } } : {}),
-    defaultRoute: rsp.defaultroute !== false, // contiv's netplugin always routes
-  });
-  return { stdout: result, rewrittenNetns: procNetnsPath(process.pid) };
-}
-
-async function cmdDel(e: CniEnv, c: NetConf): Promise<Outcome> {
-  // DEL must free the IP and the host veth even when the namespace is gone or unusable (kubernetes #57465):
-  // an empty, vanished or unusable CNI_NETNS is sent as no namespace at all.
-  let ns: NetnsHandle | undefined;
-  if (e.netns) {
-    try {
-      ns = enterPodNetns(e.netns);
-    } catch (err) {
-      log('warn', 'DEL without namespace', { netns: e.netns, reason: asCniError(err).message });
-    }
-  }
-  try {
-    await netplugin(c).delPod(podAttr(e, ns));
-  } catch (err) {
-    if (!(err instanceof NetpluginUnreachable)) throw err;
-    // a netplugin that is down or hung must not block a pod's teardown: the DEL is queued durably beside its
-    // socket and applied by the netplugin before it serves another ADD (src/api/del-queue.ts)
-    const queued = enqueueDel(c.socket, {
-      containerId: e.containerId,
-      ifname: e.ifname,
-      netns: e.netns,
-      podName: e.args.K8S_POD_NAME,
-      podNamespace: e.args.K8S_POD_NAMESPACE,
-      queuedAt: Date.now(),
-      reason: err.message,
-    });
-    log('warn', queued ? 'DEL queued: the netplugin could not be asked' : 'DEL answered: no netplugin ever served this socket', {
-      reason: err.message,
-      ...(queued ? { queued } : {}),
-    });
-  }
-  return { rewrittenNetns: ns ? procNetnsPath(process.pid) : '' };
-}
-
-async function cmdCheck(e: CniEnv, c: NetConf): Promise<Outcome> {
-  if (!c.prevResult) throw new CniError(ErrorCode.InvalidConfig, 'CHECK needs prevResult in the network configuration');
-  const ns = enterPodNetns(e.netns);
-  const rsp = await netplugin(c).checkPod(podAttr(e, ns));
-  const observed = new Set(rsp.observed ?? []);
-  const expected = prevResultAddresses(c.prevResult, e.ifname);
-  const missing = expected.filter((a) => !observed.has(a));
-  if (missing.length) {
-    throw new CniError(PluginErrorCode.CheckFailed, `${e.ifname} in ${e.netns} lacks ${missing.join(', ')}`, `found: ${[...observed].join(', ') || 'none'}`);
-  }
-  if (rsp.ipaddress && !expected.includes(rsp.ipaddress)) {
-    throw new CniError(PluginErrorCode.CheckFailed, `prevResult does not carry the allocated address ${rsp.ipaddress}`);
-  }
-  return { rewrittenNetns: procNetnsPath(process.pid) };
-}
-
-async function cmdGc(c: NetConf): Promise<Outcome> {
-  if (!c.validAttachments) {
-    throw new CniError(ErrorCode.InvalidConfig, 'GC needs cni.dev/valid-attachments', 'without it every attachment would be freed');
-  }
-  await netplugin(c).gc({ validAttachments: c.validAttachments });
-  return {};
-}
-
-async function cmdStatus(c: NetConf): Promise<Outcome> {
-  if (!(await netplugin(c).healthy())) {
-    throw new CniError(ErrorCode.PluginNotAvailable, `netplugin is not available on ${c.socket}`);
-  }
-  return {};
-}
-
-function dispatch(e: CniEnv, c: NetConf): Promise<Outcome> {
-  switch (e.command) {
-    case 'ADD':
-      return cmdAdd(e, c);
-    case 'DEL':
-      return cmdDel(e, c);
-    case 'CHECK':
-      return cmdCheck(e, c);
-    case 'GC':
-      return cmdGc(c);
-    case 'STATUS':
-      return cmdStatus(c);
-    case 'VERSION':
-      throw new Error('unreachable: VERSION is answered before the config is read');
-  }
-}
+/** What the commands reach: this process, its namespace, the netplugin over the unix socket, the DEL queue. */
+const deps: Deps = {
+  pid: process.pid,
+  enterNetns: enterPodNetns,
+  netplugin: (c) => new NetpluginClient(new UnixHttpTransport(c.socket, c.timeoutMs)),
+  enqueueDel,
+  log,
+  waiting: (what, code) => {
+    waitingOn = { what, code };
+  },
+  now: Date.now,
+};
 
 async function main(): Promise<void> {
   // an operator's `contivk8s --version`; runtimes exec the plugin without arguments
@@ -346,7 +224,7 @@ async function main(): Promise<void> {
   conf = parseNetConf(stdin);
   armDeadline(conf.timeoutMs, conf.socket);
   requireCommandInVersion(env.command, conf.cniVersion);
-  const outcome = await dispatch(env, conf);
+  const outcome = await dispatch(env, conf, deps);
   log('info', `${env.command} ok`, {
     netns: env.netns,
     convention: env.netns ? runtimeConvention(env.netns) : undefined,

@@ -51,12 +51,43 @@ function splitCidr(cidr: string): [string, number] {
   return [ip, prefix];
 }
 
+/** A CIDR of either family: its network (host bits cleared) as a number of `bits` bits, and its prefix. */
+export interface Cidr {
+  family: 4 | 6;
+  bits: 32 | 128;
+  network: bigint;
+  prefix: number;
+}
+
+/** The one CIDR parser: an address of either family, a prefix no longer than the address. */
+export function parseCidr(text: string): Cidr {
+  const [ip, prefix] = splitCidr(text);
+  const family = ip.includes(':') ? 6 : 4;
+  // each conversion refuses an address that is not of its family, by name
+  const address = family === 4 ? BigInt(ipv4ToInt(ip)) : ipv6ToBigInt(ip);
+  const bits = family === 4 ? 32 : 128;
+  if (prefix > bits) throw new Error(`${JSON.stringify(text)} has a prefix longer than the address`);
+  const host = BigInt(bits - prefix);
+  return { family, bits, network: (address >> host) << host, prefix };
+}
+
+/**
+ * The prefix lengths this project accepts, in one place: a pod subnet leaves room for a gateway and pods
+ * (IPv4 /30 at most; IPv6 from /64, the SLAAC boundary, to /126), a cluster block the same with room for a
+ * node's pods (IPv4 /28, IPv6 /120 at most).
+ */
+export const PREFIX_LIMITS = {
+  subnet: { 4: [8, 30], 6: [64, 126] },
+  block: { 4: [8, 28], 6: [64, 120] },
+} as const;
+
 export function parseCidr4(cidr: string): Cidr4 {
-  const [ip, prefix] = splitCidr(cidr);
-  if (prefix < 8 || prefix > 30) throw new Error(`IPv4 subnet ${cidr}: prefix must be between /8 and /30`);
-  const size = 2 ** (32 - prefix);
-  const network = Math.floor(ipv4ToInt(ip) / size) * size;
-  return { network, prefix, broadcast: network + size - 1 };
+  const c = parseCidr(cidr);
+  const [min, max] = PREFIX_LIMITS.subnet[4];
+  if (c.family !== 4) throw new Error(`${JSON.stringify(cidr)} is not an IPv4 CIDR`);
+  if (c.prefix < min || c.prefix > max) throw new Error(`IPv4 subnet ${cidr}: prefix must be between /${min} and /${max}`);
+  const network = Number(c.network);
+  return { network, prefix: c.prefix, broadcast: network + 2 ** (32 - c.prefix) - 1 };
 }
 
 export function ipv6ToBigInt(ip: string): bigint {
@@ -95,11 +126,11 @@ export function bigIntToIpv6(n: bigint): string {
 }
 
 export function parseCidr6(cidr: string): Cidr6 {
-  const [ip, prefix] = splitCidr(cidr);
-  if (prefix < 64 || prefix > 126) throw new Error(`IPv6 subnet ${cidr}: prefix must be between /64 and /126`);
-  const hostBits = BigInt(128 - prefix);
-  const network = (ipv6ToBigInt(ip) >> hostBits) << hostBits;
-  return { network, prefix, last: network + (1n << hostBits) - 1n };
+  const c = parseCidr(cidr);
+  const [min, max] = PREFIX_LIMITS.subnet[6];
+  if (c.family !== 6) throw new Error(`${JSON.stringify(cidr)} is not an IPv6 CIDR`);
+  if (c.prefix < min || c.prefix > max) throw new Error(`IPv6 subnet ${cidr}: prefix must be between /${min} and /${max}`);
+  return { network: c.network, prefix: c.prefix, last: c.network + (1n << BigInt(128 - c.prefix)) - 1n };
 }
 
 export function ipv4Bytes(n: number): Buffer {

@@ -138,19 +138,19 @@ async function joinCluster(c: NonNullable<DaemonOptions['cluster']>, store: Stor
   };
 }
 
-export async function runDaemon(opts: DaemonOptions): Promise<void> {
-  // every file and directory this daemon creates is its own (0600/0700): container ids are not for everyone
-  process.umask(0o077);
-  const log = createLogger({ ...opts.log, component: 'netplugin' });
-  privateLog(opts.log.file);
-  log.info('netplugin starting', { version: VERSION, pid: process.pid, socket: opts.socket, stateDir: opts.stateDir });
-  // A bug must leave its stack behind, and the process must not go on in an unknown state; 70 is sysexits'
-  // EX_SOFTWARE, so a supervisor's log tells a crash from a refusal to start (1).
-  process.on('uncaughtException', (err) => {
-    process.stderr.write(`netplugin: fatal: ${err.stack ?? err}\n`);
-    process.exit(70);
-  });
-  await prepareSocket(opts.socket, log);
+/** What the node side of the daemon is made of, once opened. */
+interface Node {
+  store: Store;
+  metrics: Metrics;
+  cluster?: Awaited<ReturnType<typeof joinCluster>>;
+  datapath: Datapath;
+  service: NetpluginService;
+  queue: DelQueueApplier;
+  health(): Health;
+}
+
+/** Opens what the daemon serves from: the store (refused if unreadable), cluster membership, the pools, the datapath. */
+async function openNode(opts: DaemonOptions, log: Logger): Promise<Node> {
   const store = new Store(opts.stateDir);
   const metrics = new Metrics();
   const cluster = opts.cluster ? await joinCluster(opts.cluster, store, log, metrics) : undefined;
@@ -170,12 +170,6 @@ export async function runDaemon(opts: DaemonOptions): Promise<void> {
     (err) => log.error('rtnetlink socket error', { error: err.message }),
   );
   const service = new NetpluginService({ store, kernel: datapath, pool4, pool6, claims: cluster?.member.claims, log, metrics });
-  await datapath.ensureBridge();
-  await service.reconcile();
-  // DELs queued while no netplugin answered are applied before any ADD can reuse their addresses
-  const queue = new DelQueueApplier(opts.socket, service, log, metrics);
-  await queue.drain();
-  await cluster?.follow();
   const health = (): Health => ({
     status: 'ok',
     version: VERSION,
@@ -190,31 +184,77 @@ export async function runDaemon(opts: DaemonOptions): Promise<void> {
     ...(opts.cluster ? { node: opts.cluster.nodeName } : {}),
     queuedDels: listQueuedDels(opts.socket).length,
   });
-  const { server, shutdown } = createServer(service, metrics, log, health, opts.limits ?? DEFAULT_LIMITS);
-  await listen(server, opts.socket);
-  const healthServer = opts.healthListen ? await serveHealth(opts.healthListen, health) : undefined;
-  // what was queued while this daemon was starting, then every few seconds (a DEL that timed out is queued too)
-  await queue.drain();
-  const retry = setInterval(() => {
-    service.finishDeferred();
-    void queue.drain();
-  }, RETRY_MS);
-  log.info('netplugin ready', { socket: opts.socket, ...health() });
+  return { store, metrics, cluster, datapath, service, queue: new DelQueueApplier(opts.socket, service, log, metrics), health };
+}
 
-  const signal = await new Promise<string>((resolve) => {
+/**
+ * Before the socket is served: the bridge, the kernel compared with the store (restart recovery), the DELs
+ * queued while no netplugin answered (before any ADD can reuse their addresses), and the overlay's peers.
+ */
+async function recover(node: Node): Promise<void> {
+  await node.datapath.ensureBridge();
+  await node.service.reconcile();
+  await node.queue.drain();
+  await node.cluster?.follow();
+}
+
+/** Serves the socket (and /healthz over TCP if asked); returns how to stop serving. */
+async function serve(node: Node, opts: DaemonOptions, log: Logger): Promise<{ stop(): Promise<void> }> {
+  const { server, shutdown } = createServer(node.service, node.metrics, log, node.health, opts.limits ?? DEFAULT_LIMITS);
+  await listen(server, opts.socket);
+  const healthServer = opts.healthListen ? await serveHealth(opts.healthListen, node.health) : undefined;
+  // what was queued while this daemon was starting, then every few seconds (a DEL that timed out is queued too)
+  await node.queue.drain();
+  const retry = setInterval(() => {
+    node.service.finishDeferred();
+    void node.queue.drain();
+  }, RETRY_MS);
+  return {
+    async stop() {
+      clearInterval(retry);
+      healthServer?.close();
+      await shutdown(SHUTDOWN_GRACE_MS);
+      fs.rmSync(opts.socket, { force: true });
+      await node.queue.idle();
+    },
+  };
+}
+
+/** After serving: the cluster left, then the store closed (its lock goes with it: a successor may start), the datapath last. */
+async function closeNode(node: Node): Promise<void> {
+  await node.cluster?.close();
+  node.store.close();
+  await node.datapath.close();
+}
+
+const signalled = () =>
+  new Promise<string>((resolve) => {
     process.once('SIGTERM', () => resolve('SIGTERM'));
     process.once('SIGINT', () => resolve('SIGINT'));
   });
+
+export async function runDaemon(opts: DaemonOptions): Promise<void> {
+  // every file and directory this daemon creates is its own (0600/0700): container ids are not for everyone
+  process.umask(0o077);
+  const log = createLogger({ ...opts.log, component: 'netplugin' });
+  privateLog(opts.log.file);
+  log.info('netplugin starting', { version: VERSION, pid: process.pid, socket: opts.socket, stateDir: opts.stateDir });
+  // A bug must leave its stack behind, and the process must not go on in an unknown state; 70 is sysexits'
+  // EX_SOFTWARE, so a supervisor's log tells a crash from a refusal to start (1).
+  process.on('uncaughtException', (err) => {
+    process.stderr.write(`netplugin: fatal: ${err.stack ?? err}\n`);
+    process.exit(70);
+  });
+  await prepareSocket(opts.socket, log);
+  const node = await openNode(opts, log);
+  await recover(node);
+  const serving = await serve(node, opts, log);
+  log.info('netplugin ready', { socket: opts.socket, ...node.health() });
+
+  const signal = await signalled();
   log.info('stopping: no new connections; requests in flight finish or are closed', { signal, graceMs: SHUTDOWN_GRACE_MS });
-  clearInterval(retry);
-  healthServer?.close();
-  await shutdown(SHUTDOWN_GRACE_MS);
-  fs.rmSync(opts.socket, { force: true });
-  await queue.idle();
-  await cluster?.close();
-  // the state dir's lock goes with the store: a successor can start from here on
-  store.close();
-  await datapath.close();
+  await serving.stop();
+  await closeNode(node);
   log.info('stopped', { signal });
   await new Promise<void>((resolve) => log.on('finish', resolve).end());
 }

@@ -2,8 +2,8 @@
 // is on the bridge and whose peer is born inside the pod's namespace as CNI_IFNAME. The host end carries the
 // daemon's ownership of it: born in the daemon's pending group, marked (IFLA_IFALIAS) once its attachment
 // is ready, so that the kernel can be compared with the store at start (src/linux/mark.ts).
-import { CniError, ErrorCode } from '../errors';
-import { bytesToIp, ipv4Bytes, ipv4ToInt, ipv6Bytes, ipv6ToBigInt } from '../ip/ip';
+import { CodedFailure, ErrorCode } from '../errors';
+import { bytesToIp, ipToBytes } from '../ip/ip';
 import { linkGroups } from '../linux/mark';
 import {
   AF_INET,
@@ -63,11 +63,14 @@ export interface BridgePort {
 
 const macBytes = (mac: string) => Buffer.from(mac.split(':').map((h) => parseInt(h, 16)));
 
-function kernelError(step: string, err: unknown): CniError {
+/** A kernel refusal as the failure a request is answered with (code 5), the KernelError kept as its cause. */
+function kernelError(step: string, err: unknown): CodedFailure {
   if (errnoOf(err) === 'EPERM')
-    return new CniError(ErrorCode.Io, `${step}: operation not permitted`, 'netplugin needs CAP_NET_ADMIN (add NET_ADMIN to the capabilities)');
+    return new CodedFailure(ErrorCode.Io, `${step}: operation not permitted`, 'netplugin needs CAP_NET_ADMIN (add NET_ADMIN to the capabilities)', {
+      cause: err,
+    });
   const message = err instanceof KernelError ? (err.errno ?? (err.cause as Error)?.message) : (err as Error).message;
-  return new CniError(ErrorCode.Io, `${step}: ${message}`);
+  return new CodedFailure(ErrorCode.Io, `${step}: ${message}`, undefined, { cause: err });
 }
 
 async function addAddress(sock: RtNetlinkSocket, index: number, family: number, bytes: Buffer, prefix: number): Promise<void> {
@@ -86,10 +89,11 @@ async function addDefaultRoute(sock: RtNetlinkSocket, family: number, gateway: B
     await request(step, sock.newRoute({ family, dstLen: 0, table: 254, protocol: 'BOOT', scope: 'UNIVERSE', type: 'UNICAST' }, { gateway, oif }, CREATE_EXCL));
   } catch (err) {
     if (errnoOf(err) !== 'EEXIST') throw err;
-    throw new CniError(
+    throw new CodedFailure(
       ErrorCode.InvalidConfig,
       `${step}: the pod already has one (another interface or network owns it)`,
       'set isDefaultGateway to false on all but one of the pod’s networks',
+      { cause: err },
     );
   }
 }
@@ -113,6 +117,9 @@ export class Datapath {
   private readonly inFlight = new Limiter(8);
   private bridgeIndex = 0;
   readonly groups: { pending: number; deleting: number };
+  /** The gateways as the kernel takes them, converted once. */
+  private readonly gateway4: Buffer;
+  private readonly gateway6?: Buffer;
   /** The daemon's own network namespace, where the main thread returns after opening a pod's socket. */
   private readonly home = openNetns(procNetnsPath(process.pid), 'netplugin');
 
@@ -124,6 +131,8 @@ export class Datapath {
     private readonly onSocketError: (err: Error) => void,
   ) {
     this.host = openSocket(onSocketError);
+    this.gateway4 = ipToBytes(cfg.gateway4);
+    this.gateway6 = cfg.gateway6 ? ipToBytes(cfg.gateway6) : undefined;
     this.groups = linkGroups(cfg.bridge);
     this.reaper = new LinkReaper(this.groups.deleting, onSocketError);
   }
@@ -142,12 +151,10 @@ export class Datapath {
       }
       link = await linkByName(this.host, this.cfg.bridge);
     }
-    if (!link?.data.index) throw new CniError(ErrorCode.Io, `bridge ${this.cfg.bridge} did not appear`);
+    if (!link?.data.index) throw new CodedFailure(ErrorCode.Io, `bridge ${this.cfg.bridge} did not appear`);
     this.bridgeIndex = link.data.index;
-    await addAddress(this.host, this.bridgeIndex, AF_INET, ipv4Bytes(ipv4ToInt(this.cfg.gateway4)), this.cfg.prefix4);
-    if (this.cfg.gateway6 && this.cfg.prefix6) {
-      await addAddress(this.host, this.bridgeIndex, AF_INET6, ipv6Bytes(ipv6ToBigInt(this.cfg.gateway6)), this.cfg.prefix6);
-    }
+    await addAddress(this.host, this.bridgeIndex, AF_INET, this.gateway4, this.cfg.prefix4);
+    if (this.gateway6 && this.cfg.prefix6) await addAddress(this.host, this.bridgeIndex, AF_INET6, this.gateway6, this.cfg.prefix6);
     await setUp(this.host, this.bridgeIndex);
   }
 
@@ -181,7 +188,12 @@ export class Datapath {
       created = { index: link?.data.index, peerIndex: link?.attrs.link?.readUInt32LE(0) };
     } catch (err) {
       if (errnoOf(err) === 'EEXIST') {
-        throw new CniError(ErrorCode.InvalidEnv, `an interface named ${p.ifname} already exists in the pod namespace (or host veth ${p.hostVeth} exists)`);
+        throw new CodedFailure(
+          ErrorCode.InvalidEnv,
+          `an interface named ${p.ifname} already exists in the pod namespace (or host veth ${p.hostVeth} exists)`,
+          undefined,
+          { cause: err },
+        );
       }
       throw kernelError(`create veth ${p.hostVeth}`, err);
     }
@@ -189,7 +201,7 @@ export class Datapath {
       await settled([this.configureHostPort(p, created.index), this.configurePod(p, created.peerIndex)]);
     } catch (err) {
       await this.detach(p.hostVeth).catch(() => undefined);
-      throw err instanceof CniError ? err : kernelError(`configure ${p.ifname} in ${p.ns.path}`, err);
+      throw err instanceof CodedFailure ? err : kernelError(`configure ${p.ifname} in ${p.ns.path}`, err);
     }
   }
 
@@ -216,12 +228,12 @@ export class Datapath {
     try {
       const index = peerIndex ?? (await linkByName(pod, p.ifname))?.data.index;
       if (!index) throw new Error(`${p.ifname} did not appear in ${p.ns.path}`);
-      const gateway4 = ipv4Bytes(ipv4ToInt(this.cfg.gateway4));
-      const gateway6 = p.ipv6 && this.cfg.gateway6 ? ipv6Bytes(ipv6ToBigInt(this.cfg.gateway6)) : undefined;
+      const { gateway4 } = this;
+      const gateway6 = p.ipv6 ? this.gateway6 : undefined;
       await settled([
         setUp(pod, LOOPBACK_INDEX),
-        addAddress(pod, index, AF_INET, ipv4Bytes(ipv4ToInt(p.ipv4.address)), p.ipv4.prefix),
-        ...(p.ipv6 ? [addAddress(pod, index, AF_INET6, ipv6Bytes(ipv6ToBigInt(p.ipv6.address)), p.ipv6.prefix)] : []),
+        addAddress(pod, index, AF_INET, ipToBytes(p.ipv4.address), p.ipv4.prefix),
+        ...(p.ipv6 ? [addAddress(pod, index, AF_INET6, ipToBytes(p.ipv6.address), p.ipv6.prefix)] : []),
         setUp(pod, index),
         ...(p.defaultRoute ? [addDefaultRoute(pod, AF_INET, gateway4, index), ...(gateway6 ? [addDefaultRoute(pod, AF_INET6, gateway6, index)] : [])] : []),
       ]);

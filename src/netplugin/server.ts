@@ -9,7 +9,7 @@ import type * as net from 'node:net';
 import { Routes } from '../api/routes';
 import type { Health, RspFailure } from '../api/wire';
 import { decodeJson, type Refusal } from '../decode';
-import { asCniError, CniError, ErrorCode, isUnexpected } from '../errors';
+import { asCniError, CniError, causes, ErrorCode, isUnexpected } from '../errors';
 import { type Checked, checkFixLeaksRequest, checkGcRequest, checkPodAttr } from '../generated/validators';
 import type { Logger } from '../log/logger';
 import type { Metrics } from './metrics';
@@ -132,7 +132,7 @@ export function createServer(
       const e = asCniError(err);
       metrics.errors.inc({ route, code: String(e.code) });
       if (isUnexpected(err)) log.error('request failed unexpectedly', { route, error: (err as Error)?.stack ?? String(err) });
-      else log.warn('request failed', { route, code: e.code, errmsg: e.message, errinfo: e.details });
+      else log.warn('request failed', { route, code: e.code, errmsg: e.message, errinfo: e.details, cause: causes(err) || undefined });
       const status = err instanceof BodyTooLarge ? 413 : 500;
       await send(res, status, { result: e.code, errmsg: e.message, errinfo: e.details } satisfies RspFailure, 'application/json', status === 413);
     }

@@ -45,15 +45,16 @@ describe('unit: the Prometheus exposition', () => {
     new ProcessMetrics(r);
     r.metrics();
     const t0 = Date.now();
-    while (Date.now() - t0 < 60); // the loop held for 60 ms
+    while (Date.now() - t0 < 300); // the loop held for 300 ms
     await new Promise((resolve) => setTimeout(resolve, 30));
     const value = (text: string, name: string) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1]);
     const held = r.metrics();
     for (const name of ['process_cpu_seconds_total', 'process_resident_memory_bytes', 'nodejs_heap_size_used_bytes', 'process_start_time_seconds']) {
       expect(value(held, name), name).to.be.above(0);
     }
-    expect(value(held, 'nodejs_eventloop_lag_max_seconds')).to.be.above(0.04);
+    expect(value(held, 'nodejs_eventloop_lag_max_seconds')).to.be.above(0.25);
     await new Promise((resolve) => setTimeout(resolve, 50));
-    expect(value(r.metrics(), 'nodejs_eventloop_lag_max_seconds')).to.be.below(0.04);
+    // a new window: the 300 ms are not in it (a loaded machine may still delay a timer, by far less)
+    expect(value(r.metrics(), 'nodejs_eventloop_lag_max_seconds')).to.be.below(0.25);
   });
 });

@@ -6,7 +6,7 @@ import type { Comparison, EtcdSession } from '../../etcd/connect';
 import { BLOCKS, blockKey, blockOfKey, ipPrefix, NODES, nodeKey, parseRecord } from '../../etcd/layout';
 import type { BlockRecord, NodeRecord } from '../../etcd/records';
 import { checkBlockRecord } from '../../generated/validators';
-import { bigIntToIpv6, intToIpv4, ipv4ToInt, ipv6ToBigInt } from '../../ip/ip';
+import { bigIntToIpv6, type Cidr, intToIpv4, PREFIX_LIMITS, parseCidr } from '../../ip/ip';
 import type { Logger } from '../../log/logger';
 
 /** The most blocks a cluster CIDR may be cut into: enough for any cluster, and cheap to scan. */
@@ -14,19 +14,21 @@ const MAX_BLOCKS = 1 << 16;
 
 /** Every block of `clusterCidr` with prefix `blockPrefix`, in address order (IPv4 or IPv6). */
 export function blocksOf(clusterCidr: string, blockPrefix: number): string[] {
-  const v6 = clusterCidr.includes(':');
-  const [addr, len] = clusterCidr.split('/');
-  const prefix = Number(len);
-  const bits = v6 ? 128 : 32;
-  const [min, max] = v6 ? [64, 120] : [8, 28];
-  if (!Number.isInteger(prefix) || prefix < 1 || prefix > bits) throw new Error(`${clusterCidr} is not in CIDR form`);
+  let cluster: Cidr;
+  try {
+    cluster = parseCidr(clusterCidr);
+  } catch {
+    throw new Error(`${clusterCidr} is not in CIDR form`);
+  }
+  const { family, bits, network, prefix } = cluster;
+  const [min, max] = PREFIX_LIMITS.block[family];
+  if (prefix < 1) throw new Error(`${clusterCidr} is not in CIDR form`);
   if (blockPrefix < Math.max(prefix, min) || blockPrefix > max)
     throw new Error(`a block prefix of /${blockPrefix} must be between the cluster CIDR's /${prefix} (and /${min}) and /${max}`);
   if (2 ** (blockPrefix - prefix) > MAX_BLOCKS)
     throw new Error(`${clusterCidr} cut into /${blockPrefix} blocks makes more than ${MAX_BLOCKS}: use a longer cluster prefix or a shorter block prefix`);
   const host = BigInt(bits - blockPrefix);
-  const network = ((v6 ? ipv6ToBigInt(addr) : BigInt(ipv4ToInt(addr))) >> BigInt(bits - prefix)) << BigInt(bits - prefix);
-  const text = (n: bigint) => (v6 ? bigIntToIpv6(n) : intToIpv4(Number(n)));
+  const text = (n: bigint) => (family === 6 ? bigIntToIpv6(n) : intToIpv4(Number(n)));
   return Array.from({ length: 2 ** (blockPrefix - prefix) }, (_, i) => `${text(network + (BigInt(i) << host))}/${blockPrefix}`);
 }
 
@@ -53,7 +55,18 @@ export function chooseBlock(me: string, candidates: string[], owners: Map<string
 /** A block this node holds, with its record exactly as etcd holds it: every later claim compares against it. */
 export interface HeldBlock {
   block: string;
+  family: 4 | 6;
   record: string;
+}
+
+/** The held IPv6 block (dual stack only). */
+export const heldV6 = (held: HeldBlock[]): HeldBlock | undefined => held.find((h) => h.family === 6);
+
+/** The held IPv4 block: every node has one once it has joined. */
+export function heldV4(held: HeldBlock[]): HeldBlock {
+  const v4 = held.find((h) => h.family === 4);
+  if (!v4) throw new Error('this node holds no IPv4 block: it has not joined the cluster');
+  return v4;
 }
 
 /** The comparisons that hold while every one of `held` is still as this node claimed it. */
@@ -115,6 +128,7 @@ export async function claimBlocks(
     const claimedAt = new Date().toISOString();
     const held: HeldBlock[] = choices.map((c) => ({
       block: c.block,
+      family: c.block.includes(':') ? 6 : 4,
       record: c.how === 'kept' ? blocks[blockKey(c.block)] : JSON.stringify({ node: self.name, claimedAt } satisfies BlockRecord),
     }));
     const comparisons = choices.flatMap((c): Comparison[] =>
@@ -127,7 +141,8 @@ export async function claimBlocks(
               [nodeKey(c.from ?? ''), 'Version', '==', 0],
             ],
     );
-    const registration: NodeRecord = { ...self, block: held[0].block, ...(held[1] ? { block6: held[1].block } : {}) };
+    const v6 = heldV6(held);
+    const registration: NodeRecord = { ...self, block: heldV4(held).block, ...(v6 ? { block6: v6.block } : {}) };
     const res = await etcd.call(
       'claiming blocks and registering the node',
       etcd

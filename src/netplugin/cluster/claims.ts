@@ -10,7 +10,7 @@ import { checkIpRecord } from '../../generated/validators';
 import { intToIpv4, isIPv6 } from '../../ip/ip';
 import type { Logger } from '../../log/logger';
 import type { EndpointRow, Store } from '../store';
-import { type HeldBlock, stillHeld } from './blocks';
+import { type HeldBlock, heldV4, heldV6, stillHeld } from './blocks';
 
 /** Whether this node's blocks are still its own (the registry keeps track). */
 export interface BlockOwnership {
@@ -30,18 +30,18 @@ export class IpClaims {
     private readonly etcd: EtcdSession,
     private readonly store: Store,
     private readonly node: string,
-    /** The blocks this node holds: IPv4's, then IPv6's in dual stack. */
+    /** The blocks this node holds: one IPv4 block, and one IPv6 block in dual stack. */
     private readonly held: HeldBlock[],
     private readonly log: Logger,
     private readonly ownership: BlockOwnership,
   ) {}
 
   private get v4(): HeldBlock {
-    return this.held[0];
+    return heldV4(this.held);
   }
 
   private get v6(): HeldBlock | undefined {
-    return this.held[1];
+    return heldV6(this.held);
   }
 
   /** The etcd record of a local row: rebuilt the same at DEL as at ADD, so a release can compare against it. */

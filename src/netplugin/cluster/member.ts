@@ -5,7 +5,7 @@ import type { EtcdOptions, EtcdSession } from '../../etcd/connect';
 import type { Logger } from '../../log/logger';
 import type { Overlay } from '../overlay';
 import type { Store } from '../store';
-import { type BlockRequest, claimBlocks } from './blocks';
+import { type BlockRequest, claimBlocks, heldV4, heldV6 } from './blocks';
 import { IpClaims } from './claims';
 import { NodeRegistry } from './registry';
 
@@ -59,11 +59,11 @@ export class ClusterMember {
   }
 
   get block(): string {
-    return this.registry.held[0].block;
+    return heldV4(this.registry.held).block;
   }
 
   get block6(): string | undefined {
-    return this.registry.held[1]?.block;
+    return heldV6(this.registry.held)?.block;
   }
 
   private lose(why: string): void {
