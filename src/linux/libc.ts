@@ -22,19 +22,24 @@ const BINDING_HINT =
   "give the container runtime's environment TMPDIR=<a root-owned directory that allows exec>";
 
 let ffi: FfiBinding | undefined;
+/** Why the binding could not load: a second require would return a half-made module, so the first answer stands. */
+let loadFailure: CniError | undefined;
 /** Loads the binding now (a few ms of dlopen), e.g. while the runtime is still writing stdin. */
 export function libc(): FfiBinding {
+  if (loadFailure) throw loadFailure;
   if (!ffi) {
     // ffi-rs's binding for linux x64 glibc (the platform this project pins its runtimes for), required by
     // its package name rather than through ffi-rs's loader: the loader probes every platform's file (~4 ms
     // of each adapter exec under Bun), and a literal name is what lets `bun build --compile` embed the
     // binding in the executable.
     try {
-      ffi = require('@yuuang/ffi-rs-linux-x64-gnu') as FfiBinding;
+      const binding = require('@yuuang/ffi-rs-linux-x64-gnu') as FfiBinding;
+      binding.open({ library: 'libc', path: '' });
+      ffi = binding;
     } catch (err) {
-      throw new CniError(ErrorCode.Io, `cannot load ffi-rs's binding: ${(err as Error).message}`, BINDING_HINT);
+      loadFailure = new CniError(ErrorCode.Io, `cannot load ffi-rs's binding: ${(err as Error).message}`, BINDING_HINT, { cause: err });
+      throw loadFailure;
     }
-    ffi.open({ library: 'libc', path: '' });
   }
   return ffi;
 }

@@ -35,10 +35,29 @@ class BodyTooLarge extends CniError {
   }
 }
 
+const DRAIN_MS = 5_000;
+
+/** Resolves once the request has been read to its end (or closed), or after `ms`. */
+function drained(req: http.IncomingMessage, ms: number): Promise<void> {
+  if (req.readableEnded || req.destroyed) return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    req.once('end', done);
+    req.once('close', done);
+  });
+}
+
 function readBody(req: http.IncomingMessage): Promise<string> {
   return new Promise((resolve, reject) => {
     const declared = Number(req.headers['content-length'] ?? 0);
-    if (declared > MAX_BODY) return reject(new BodyTooLarge());
+    if (declared > MAX_BODY) {
+      req.resume();
+      return reject(new BodyTooLarge());
+    }
     const chunks: Buffer[] = [];
     let size = 0;
     const onData = (c: Buffer) => {
@@ -134,6 +153,9 @@ export function createServer(
       if (isUnexpected(err)) log.error('request failed unexpectedly', { route, error: (err as Error)?.stack ?? String(err) });
       else log.warn('request failed', { route, code: e.code, errmsg: e.message, errinfo: e.details, cause: causes(err) || undefined });
       const status = err instanceof BodyTooLarge ? 413 : 500;
+      // the answer to an oversized body closes the connection: first the rest is read and dropped (for at
+      // most DRAIN_MS), so that a client still writing it reads the answer instead of a broken pipe
+      if (status === 413) await drained(req, DRAIN_MS);
       await send(res, status, { result: e.code, errmsg: e.message, errinfo: e.details } satisfies RspFailure, 'application/json', status === 413);
     }
   }

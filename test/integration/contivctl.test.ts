@@ -13,23 +13,10 @@ import { type CniDirs, makeCniDirs } from '../../testbed/kubelet/cni-dirs';
 import { TestNetplugin } from '../../testbed/netplugin';
 import { BIN, finished, hostLinkNames, namedNetns, ping, processNetns, sh, type TestNetns, tryRun, uniq, waitFor } from '../../testbed/sys';
 
-/** contivctl with --json, as a child that does not hold the test's event loop. */
-function contivctlAsync(args: string[]): Promise<ReturnType<typeof contivctl>> {
-  const child = spawn(path.join(BIN, 'contivctl'), [...args, '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
-  return finished(child).then((r) => {
-    let json: any;
-    try {
-      json = JSON.parse(r.stdout);
-    } catch {
-      json = undefined;
-    }
-    return { status: r.status ?? -1, json, stdout: r.stdout, stderr: r.stderr };
-  });
-}
+type ContivctlRun = { status: number; json: any; stdout: string; stderr: string };
 
-function contivctl(args: string[], wrap: string[] = []): { status: number; json: any; stdout: string; stderr: string } {
-  const [cmd, ...rest] = [...wrap, path.join(BIN, 'contivctl'), ...args, '--json'];
-  const r = spawnSync(cmd, rest, { encoding: 'utf8' });
+/** What a contivctl run printed, its --json output parsed (undefined when it printed none). */
+function parsed(r: { status: number | null; stdout: string; stderr: string }): ContivctlRun {
   let json: any;
   try {
     json = JSON.parse(r.stdout);
@@ -37,6 +24,17 @@ function contivctl(args: string[], wrap: string[] = []): { status: number; json:
     json = undefined;
   }
   return { status: r.status ?? -1, json, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** contivctl with --json, as a child that does not hold the test's event loop. */
+function contivctlAsync(args: string[]): Promise<ContivctlRun> {
+  const child = spawn(path.join(BIN, 'contivctl'), [...args, '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  return finished(child).then(parsed);
+}
+
+function contivctl(args: string[], wrap: string[] = []): ContivctlRun {
+  const [cmd, ...rest] = [...wrap, path.join(BIN, 'contivctl'), ...args, '--json'];
+  return parsed(spawnSync(cmd, rest, { encoding: 'utf8' }));
 }
 
 const inodeOf = (p: string) => fs.statSync(p).ino;
