@@ -1,7 +1,7 @@
 // The netplugin's client, over whichever HTTP transport the caller's runtime does best: the exec'd adapter
-// (Bun) one exchange over Bun.connect (unix-http.ts), the Node side axios (axios-transport.ts). Every answer is checked by
-// the function generated from its zod schema in wire.ts (src/generated/validators.ts), so both ends speak
-// one contract and the adapter never loads zod.
+// (Bun) one exchange over Bun.connect (unix-http.ts), the Node side axios (axios-transport.ts). Every answer
+// is checked by the function generated from its zod schema in wire.ts (src/generated/validators.ts), so both
+// ends speak one contract and the adapter never loads zod.
 import { decodeJson } from '../decode';
 import { CniError, ErrorCode } from '../errors';
 import {
@@ -86,7 +86,7 @@ export class NetpluginClient {
   gc = (body: GcRequest): Promise<RspGc> => this.post(Routes.gc, body, checkRspGc);
   fixLeaks = (body: FixLeaksRequest): Promise<RspFixLeaks> => this.post(Routes.fixLeaks, body, checkRspFixLeaks);
 
-  /** True when GET /healthz answers 200. */
+  /** STATUS's question: a netplugin that cannot be reached is unhealthy, not an error. */
   async healthy(): Promise<boolean> {
     try {
       return (await this.transport.exchange({ method: 'GET', path: Routes.healthz })).status === 200;
@@ -104,7 +104,6 @@ export class NetpluginClient {
   health = (): Promise<Health> => this.getJson(Routes.healthz, checkHealth);
   endpoints = (): Promise<Endpoint[]> => this.getJson(Routes.endpoints, checkEndpoints);
 
-  /** GET /metrics as text (Prometheus exposition). */
   async metrics(): Promise<string> {
     return (await this.transport.exchange({ method: 'GET', path: Routes.metrics })).body;
   }

@@ -12,6 +12,7 @@ export function interfaceNameProblem(name: string): string | undefined {
 }
 
 const HOST_VETH_PREFIX = 'ctv';
+// 3 + 11 = 14 bytes, under IFNAMSIZ's 15; 44 bits of hash keep collisions out of reach of a node's pods
 const HASH_CHARS = 11;
 const HOST_VETH_NAME = new RegExp(`^${HOST_VETH_PREFIX}[0-9a-f]{${HASH_CHARS}}$`);
 
@@ -20,5 +21,5 @@ export function hostVethName(containerId: string, ifname: string): string {
   return HOST_VETH_PREFIX + createHash('sha256').update(`${containerId}/${ifname}`).digest('hex').slice(0, HASH_CHARS);
 }
 
-/** Whether a link name is one hostVethName makes. */
+/** Whether a link name is one hostVethName makes: how node tooling tells our veths from the rest. */
 export const isHostVethName = (name: string): boolean => HOST_VETH_NAME.test(name);
