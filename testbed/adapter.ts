@@ -39,7 +39,12 @@ let fifoSeq = 0;
 function takeFifo(): string {
   const reused = idleFifos.pop();
   if (reused) return reused;
-  fifoDir ??= fs.mkdtempSync(path.join(os.tmpdir(), 'ctv-stdin-'));
+  if (!fifoDir) {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ctv-stdin-'));
+    // the FIFOs go with the process that made them
+    process.once('exit', () => fs.rmSync(dir, { recursive: true, force: true }));
+    fifoDir = dir;
+  }
   const fifo = path.join(fifoDir, String(fifoSeq++));
   execFileSync('mkfifo', ['-m', '0600', fifo]);
   return fifo;

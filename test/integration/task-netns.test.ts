@@ -36,7 +36,7 @@ describe('integration: a task-form namespace path (/proc/<pid>/task/<tid>/ns/net
   it('wires the namespace of the thread it verified, and creates nothing in the process’s (host) namespace', async () => {
     // a process in the stand-in host namespace with one worker thread moved into the pod's namespace
     const libc = path.join(ROOT, 'dist/src/linux/libc.js');
-    const dir = fs.mkdtempSync('/tmp/ctvtask-');
+    const dir = fs.mkdtempSync(path.join(np.dir, 'task-'));
     fs.writeFileSync(
       path.join(dir, 'worker.js'),
       `const { workerData } = require('node:worker_threads');
