@@ -3,7 +3,7 @@
 // ~8 MiB of RSS and ~5 ms of CPU, more than everything else the adapter does; the ffi binding these go
 // through is loaded anyway to enter the namespace. Failures throw an ErrnoError whose `code` is the errno's
 // name, as node's fs does, so callers read them the same way under either runtime.
-import { call, type Syscall } from './libc';
+import { call, Errno, errnoName, type Syscall } from './libc';
 
 // x86_64 Linux values (the platform the project pins its runtimes for); every open adds O_CLOEXEC
 export const O = {
@@ -19,31 +19,6 @@ export const O = {
 } as const;
 const O_CLOEXEC = 0o2000000;
 
-const ERRNO_NAMES: Record<number, string> = {
-  1: 'EPERM',
-  2: 'ENOENT',
-  3: 'ESRCH',
-  4: 'EINTR',
-  5: 'EIO',
-  6: 'ENXIO',
-  9: 'EBADF',
-  11: 'EAGAIN',
-  12: 'ENOMEM',
-  13: 'EACCES',
-  17: 'EEXIST',
-  20: 'ENOTDIR',
-  21: 'EISDIR',
-  22: 'EINVAL',
-  24: 'EMFILE',
-  25: 'ENOTTY',
-  28: 'ENOSPC',
-  30: 'EROFS',
-  32: 'EPIPE',
-  36: 'ENAMETOOLONG',
-  40: 'ELOOP',
-  122: 'EDQUOT',
-};
-
 /** A failed file call, shaped like node's: `code` (ENOENT), `errno`, `syscall`, `path`. */
 export class ErrnoError extends Error {
   readonly code: string;
@@ -53,7 +28,7 @@ export class ErrnoError extends Error {
     readonly path: string | undefined,
     text: string,
   ) {
-    const code = ERRNO_NAMES[errno] ?? `errno ${errno}`;
+    const code = errnoName(errno);
     super(`${code}: ${text.toLowerCase()}, ${syscall}${path === undefined ? '' : ` '${path}'`}`);
     this.code = code;
   }
@@ -64,12 +39,11 @@ function check(r: Syscall, syscall: string, path?: string): number {
   return r.value;
 }
 
-const EINTR = 4;
 /** Retries a call the kernel interrupted (a signal arrived): read, write and fsync may return EINTR. */
 function retrying(f: () => Syscall): Syscall {
   for (;;) {
     const r = f();
-    if (r.errno !== EINTR) return r;
+    if (r.errno !== Errno.EINTR) return r;
   }
 }
 
@@ -160,12 +134,12 @@ export function unlink(path: string): void {
 /** mkdir -p: `dir` and any missing parent, each created with `mode`; existing ones are left as they are. */
 export function mkdirp(dir: string, mode: number): void {
   const r = call('mkdir', [{ str: dir }, { int: mode }]);
-  if (!r.errno || ERRNO_NAMES[r.errno] === 'EEXIST') return;
+  if (!r.errno || r.errno === Errno.EEXIST) return;
   const parent = dir.slice(0, dir.lastIndexOf('/'));
-  if (ERRNO_NAMES[r.errno] !== 'ENOENT' || !parent) check(r, 'mkdir', dir);
+  if (r.errno !== Errno.ENOENT || !parent) check(r, 'mkdir', dir);
   mkdirp(parent, mode);
   const again = call('mkdir', [{ str: dir }, { int: mode }]);
-  if (again.errno && ERRNO_NAMES[again.errno] !== 'EEXIST') check(again, 'mkdir', dir);
+  if (again.errno && again.errno !== Errno.EEXIST) check(again, 'mkdir', dir);
 }
 
 export const isFile = (st: FileStat) => (st.mode & S.IFMT) === S.IFREG;

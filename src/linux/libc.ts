@@ -101,4 +101,32 @@ export function pollIn(fd: number, timeoutMs: number): Syscall {
   return call('poll', [{ buf: pollfd }, { int: 1 }, { int: timeoutMs }]);
 }
 
-export const Errno = { EPERM: 1, ENOENT: 2, ESRCH: 3, EACCES: 13, EEXIST: 17, EINVAL: 22, ENOTTY: 25 } as const;
+/** The errno values (x86_64 Linux) this project reads from libc calls, by name. */
+export const Errno = {
+  EPERM: 1,
+  ENOENT: 2,
+  ESRCH: 3,
+  EINTR: 4,
+  EIO: 5,
+  ENXIO: 6,
+  EBADF: 9,
+  EAGAIN: 11,
+  ENOMEM: 12,
+  EACCES: 13,
+  EEXIST: 17,
+  ENOTDIR: 20,
+  EISDIR: 21,
+  EINVAL: 22,
+  EMFILE: 24,
+  ENOTTY: 25,
+  ENOSPC: 28,
+  EROFS: 30,
+  EPIPE: 32,
+  ENAMETOOLONG: 36,
+  ELOOP: 40,
+  EDQUOT: 122,
+} as const;
+
+const ERRNO_NAMES = new Map<number, string>(Object.entries(Errno).map(([name, n]) => [n, name]));
+/** An errno's name (ENOENT), or "errno N" for one this project does not name. */
+export const errnoName = (errno: number): string => ERRNO_NAMES.get(errno) ?? `errno ${errno}`;
