@@ -156,9 +156,15 @@ export function bytesToIp(b: Buffer): string {
   return b.length === 4 ? intToIpv4(b.readUInt32BE(0)) : bigIntToIpv6((b.readBigUInt64BE(0) << 64n) | b.readBigUInt64BE(8));
 }
 
+/** A MAC in colon-separated text as the kernel takes it: six bytes. */
+export const macToBytes = (mac: string): Buffer => Buffer.from(mac.split(':').map((h) => parseInt(h, 16)));
+
+/** A MAC as the kernel reports it (bytes) in lower-case colon-separated text. */
+export const bytesToMac = (b: Uint8Array): string => [...b].map((x) => x.toString(16).padStart(2, '0')).join(':');
+
 /** A stable MAC for a pod interface from its IPv4 address, as the reference bridge plugin does: 0a:58:<ip>. */
 export function macForIpv4(ip: number): string {
-  return ['0a', '58', ...[...ipv4Bytes(ip)].map((x) => x.toString(16).padStart(2, '0'))].join(':');
+  return bytesToMac(Buffer.concat([Buffer.from([0x0a, 0x58]), ipv4Bytes(ip)]));
 }
 
 /** True when `ip` (v4 or v6 text) lies in `cidr` (of the same family, any prefix). */

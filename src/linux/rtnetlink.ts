@@ -13,13 +13,15 @@ const IFLA_IFNAME = 3;
 const IFLA_MTU = 4;
 const IFLA_ADDRESS = 1;
 const IFLA_NET_NS_FD = 28;
-const IFLA_INFO_KIND = 1;
-const IFLA_INFO_DATA = 2;
+export const IFLA_INFO_KIND = 1;
+export const IFLA_INFO_DATA = 2;
 const IFLA_INFO_SLAVE_KIND = 4;
 const IFLA_INFO_SLAVE_DATA = 5;
 const IFLA_BRPORT_MODE = 4;
 const VETH_INFO_PEER = 1;
 const IFINFOMSG_LEN = 16;
+/** RT_TABLE_MAIN: the routing table `ip route` shows. */
+export const MAIN_TABLE = 254;
 /** The loopback device is ifindex 1 in every network namespace (net/core/dev.c numbers it first). */
 export const LOOPBACK_INDEX = 1;
 
@@ -130,6 +132,23 @@ export const CREATE_REPLACE = { ...REQUEST_TIMEOUT, flags: FlagsNew.CREATE | Fla
 /** Closes a socket outside any native callback of the addon (it drains microtasks inside them). */
 export function closeSocket(sock: RtNetlinkSocket): void {
   setImmediate(() => sock.socket.close());
+}
+
+/** The address family of an address as the kernel takes it (4 or 16 bytes). */
+export const familyOf = (ip: Buffer): number => (ip.length === 4 ? AF_INET : AF_INET6);
+
+/** An address (4 or 16 bytes) with its prefix on a link; IPv6 without duplicate address detection, so it is usable at once. */
+export function newAddress(
+  sock: RtNetlinkSocket,
+  step: string,
+  index: number,
+  address: { bytes: Buffer; prefix: number },
+  opts: typeof CREATE_EXCL | typeof CREATE_REPLACE,
+): Promise<unknown> {
+  const family = familyOf(address.bytes);
+  const nodad = family === AF_INET6 ? { flags: { nodad: true as const } } : {};
+  const { bytes } = address;
+  return request(step, sock.newAddress({ family, prefixlen: address.prefix, index, ...nodad }, { address: bytes, local: bytes, ...nodad }, opts));
 }
 
 export async function linkByName(sock: RtNetlinkSocket, ifname: string): Promise<rt.LinkMessage | undefined> {

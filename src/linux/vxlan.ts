@@ -2,34 +2,34 @@
 // its VTEP addresses, and per peer a permanent neighbour (the peer's VTEP address -> its VTEP MAC), an FDB
 // entry (that MAC -> the peer's underlay IP) and an onlink route to the peer's block via its VTEP address.
 // Each is one request, where `ip`/`bridge` cost an exec each (~150 ms per dual-stack peer on the bench VM).
-import { bytesToIp, ipToBytes } from '../ip/ip';
+import { bytesToIp, bytesToMac, ipToBytes, macToBytes } from '../ip/ip';
 import {
   AF_BRIDGE,
-  AF_INET,
-  AF_INET6,
   attr,
   CREATE_EXCL,
   CREATE_REPLACE,
   cstr,
   errnoOf,
+  familyOf,
+  IFLA_INFO_DATA,
+  IFLA_INFO_KIND,
   LINK_UP,
   linkByName,
+  MAIN_TABLE,
   nestedAttrs,
+  newAddress,
   REQUEST_TIMEOUT,
   type RtNetlinkSocket,
   request,
   u32,
 } from './rtnetlink';
 
-const IFLA_INFO_KIND = 1;
-const IFLA_INFO_DATA = 2;
 const IFLA_VXLAN_ID = 1;
 const IFLA_VXLAN_LINK = 3;
 const IFLA_VXLAN_LOCAL = 4;
 const IFLA_VXLAN_LEARNING = 7;
 const IFLA_VXLAN_PORT = 15;
 const RTNH_F_ONLINK = 4;
-const MAIN_TABLE = 254;
 
 export interface VxlanSpec {
   device: string;
@@ -106,21 +106,13 @@ export async function ensureVxlan(sock: RtNetlinkSocket, s: VxlanSpec, onReplace
   await request(`set ${s.device} up`, sock.setLink({ index, ...LINK_UP }, { mtu: s.mtu }, REQUEST_TIMEOUT));
   const mac = link?.attrs.address as Buffer | undefined;
   if (!mac) throw new Error(`VXLAN device ${s.device} has no MAC address`);
-  return { index, mac: [...mac].map((b) => b.toString(16).padStart(2, '0')).join(':') };
+  return { index, mac: bytesToMac(mac) };
 }
-
-const familyOf = (ip: Buffer) => (ip.length === 4 ? AF_INET : AF_INET6);
-const macBytes = (mac: string) => Buffer.from(mac.split(':').map((h) => parseInt(h, 16)));
 
 /** A host address (/32, /128) on the device; IPv6 without duplicate address detection. */
 export async function replaceHostAddress(sock: RtNetlinkSocket, index: number, ip: string): Promise<void> {
   const bytes = ipToBytes(ip);
-  const family = familyOf(bytes);
-  const nodad = family === AF_INET6 ? { flags: { nodad: true as const } } : {};
-  await request(
-    `address ${ip} on ifindex ${index}`,
-    sock.newAddress({ family, prefixlen: bytes.length * 8, index, ...nodad }, { address: bytes, local: bytes, ...nodad }, CREATE_REPLACE),
-  );
+  await newAddress(sock, `address ${ip} on ifindex ${index}`, index, { bytes, prefix: bytes.length * 8 }, CREATE_REPLACE);
 }
 
 /** What one peer needs: its block routed via its VTEP address, that address's MAC, and where that MAC is. */
@@ -132,7 +124,7 @@ export interface PeerEntry {
 }
 
 export async function replacePeer(sock: RtNetlinkSocket, index: number, p: PeerEntry): Promise<void> {
-  const mac = macBytes(p.vtepMac);
+  const mac = macToBytes(p.vtepMac);
   const vtep = ipToBytes(p.vtep);
   const family = familyOf(vtep);
   await request(
@@ -173,7 +165,7 @@ export async function removePeer(sock: RtNetlinkSocket, index: number, p: PeerEn
     `delete FDB ${p.vtepMac}`,
     sock.delNeighbor(
       { family: AF_BRIDGE, ifindex: index, flags: { self: true } },
-      { lladdr: macBytes(p.vtepMac), dst: ipToBytes(p.underlayIp) },
+      { lladdr: macToBytes(p.vtepMac), dst: ipToBytes(p.underlayIp) },
       REQUEST_TIMEOUT,
     ),
   ).catch(gone);

@@ -3,7 +3,7 @@
 // daemon's ownership of it: born in the daemon's pending group, marked (IFLA_IFALIAS) once its attachment
 // is ready, so that the kernel can be compared with the store at start (src/linux/mark.ts).
 import { CodedFailure, ErrorCode } from '../errors';
-import { bytesToIp, ipToBytes } from '../ip/ip';
+import { bytesToIp, ipToBytes, macToBytes } from '../ip/ip';
 import { linkGroups } from '../linux/mark';
 import {
   AF_INET,
@@ -18,6 +18,8 @@ import {
   LINK_UP,
   LOOPBACK_INDEX,
   linkByName,
+  MAIN_TABLE,
+  newAddress,
   openSocket,
   REQUEST_TIMEOUT,
   type RtNetlinkSocket,
@@ -61,8 +63,6 @@ export interface BridgePort {
   group: number;
 }
 
-const macBytes = (mac: string) => Buffer.from(mac.split(':').map((h) => parseInt(h, 16)));
-
 /** A kernel refusal as the failure a request is answered with (code 5), the KernelError kept as its cause. */
 function kernelError(step: string, err: unknown): CodedFailure {
   if (errnoOf(err) === 'EPERM')
@@ -73,11 +73,9 @@ function kernelError(step: string, err: unknown): CodedFailure {
   return new CodedFailure(ErrorCode.Io, `${step}: ${message}`, undefined, { cause: err });
 }
 
-async function addAddress(sock: RtNetlinkSocket, index: number, family: number, bytes: Buffer, prefix: number): Promise<void> {
+async function addAddress(sock: RtNetlinkSocket, index: number, bytes: Buffer, prefix: number): Promise<void> {
   try {
-    // IPv6 without duplicate address detection, so the address is usable at once
-    const nodad = family === AF_INET6 ? { flags: { nodad: true as const } } : {};
-    await request('add address', sock.newAddress({ family, prefixlen: prefix, index, ...nodad }, { address: bytes, local: bytes, ...nodad }, CREATE_EXCL));
+    await newAddress(sock, 'add address', index, { bytes, prefix }, CREATE_EXCL);
   } catch (err) {
     if (errnoOf(err) !== 'EEXIST') throw err;
   }
@@ -86,7 +84,10 @@ async function addAddress(sock: RtNetlinkSocket, index: number, family: number, 
 async function addDefaultRoute(sock: RtNetlinkSocket, family: number, gateway: Buffer, oif: number): Promise<void> {
   const step = `add the ${family === AF_INET ? 'IPv4' : 'IPv6'} default route`;
   try {
-    await request(step, sock.newRoute({ family, dstLen: 0, table: 254, protocol: 'BOOT', scope: 'UNIVERSE', type: 'UNICAST' }, { gateway, oif }, CREATE_EXCL));
+    await request(
+      step,
+      sock.newRoute({ family, dstLen: 0, table: MAIN_TABLE, protocol: 'BOOT', scope: 'UNIVERSE', type: 'UNICAST' }, { gateway, oif }, CREATE_EXCL),
+    );
   } catch (err) {
     if (errnoOf(err) !== 'EEXIST') throw err;
     throw new CodedFailure(
@@ -153,8 +154,8 @@ export class Datapath {
     }
     if (!link?.data.index) throw new CodedFailure(ErrorCode.Io, `bridge ${this.cfg.bridge} did not appear`);
     this.bridgeIndex = link.data.index;
-    await addAddress(this.host, this.bridgeIndex, AF_INET, this.gateway4, this.cfg.prefix4);
-    if (this.gateway6 && this.cfg.prefix6) await addAddress(this.host, this.bridgeIndex, AF_INET6, this.gateway6, this.cfg.prefix6);
+    await addAddress(this.host, this.bridgeIndex, this.gateway4, this.cfg.prefix4);
+    if (this.gateway6 && this.cfg.prefix6) await addAddress(this.host, this.bridgeIndex, this.gateway6, this.cfg.prefix6);
     await setUp(this.host, this.bridgeIndex);
   }
 
@@ -180,7 +181,7 @@ export class Datapath {
             mtu: this.cfg.mtu,
             master: this.bridgeIndex,
             group: this.groups.pending,
-            linkinfo: vethLinkInfo({ ifname: p.ifname, netnsFd: p.ns.fd, mtu: this.cfg.mtu, mac: macBytes(p.mac) }),
+            linkinfo: vethLinkInfo({ ifname: p.ifname, netnsFd: p.ns.fd, mtu: this.cfg.mtu, mac: macToBytes(p.mac) }),
           },
           CREATE_EXCL_ECHO,
         ),
@@ -232,8 +233,8 @@ export class Datapath {
       const gateway6 = p.ipv6 ? this.gateway6 : undefined;
       await settled([
         setUp(pod, LOOPBACK_INDEX),
-        addAddress(pod, index, AF_INET, ipToBytes(p.ipv4.address), p.ipv4.prefix),
-        ...(p.ipv6 ? [addAddress(pod, index, AF_INET6, ipToBytes(p.ipv6.address), p.ipv6.prefix)] : []),
+        addAddress(pod, index, ipToBytes(p.ipv4.address), p.ipv4.prefix),
+        ...(p.ipv6 ? [addAddress(pod, index, ipToBytes(p.ipv6.address), p.ipv6.prefix)] : []),
         setUp(pod, index),
         ...(p.defaultRoute ? [addDefaultRoute(pod, AF_INET, gateway4, index), ...(gateway6 ? [addDefaultRoute(pod, AF_INET6, gateway6, index)] : [])] : []),
       ]);
