@@ -54,8 +54,8 @@ const QUEUED_DEL_REFUSAL: Refusal = {
   invalid: { code: ErrorCode.InvalidConfig, msg: 'not a queued DEL' },
 };
 
-/** The queued DELs in the order they were queued; none when the queue does not exist. */
-export function listQueuedDels(socket: string): QueueEntry[] {
+/** The queue's entry files (not yet read) in the order they were queued; none when the queue does not exist. */
+export function queuedDelFiles(socket: string): string[] {
   const dir = delQueueDir(socket);
   let names: string[];
   try {
@@ -63,14 +63,16 @@ export function listQueuedDels(socket: string): QueueEntry[] {
   } catch {
     return [];
   }
-  return names
-    .sort((a, b) => Number(a.split('-')[0]) - Number(b.split('-')[0]) || a.localeCompare(b))
-    .map((n) => {
-      const file = `${dir}/${n}`;
-      try {
-        return { file, del: decodeJson(fs.readFileSync(file, 'utf8'), checkQueuedDel, QUEUED_DEL_REFUSAL) };
-      } catch (err) {
-        return { file, problem: err instanceof CniError && err.details ? `${err.message}: ${err.details}` : (err as Error).message };
-      }
-    });
+  return names.sort((a, b) => Number(a.split('-')[0]) - Number(b.split('-')[0]) || a.localeCompare(b)).map((n) => `${dir}/${n}`);
+}
+
+/** The queued DELs, read, in the order they were queued. */
+export function listQueuedDels(socket: string): QueueEntry[] {
+  return queuedDelFiles(socket).map((file) => {
+    try {
+      return { file, del: decodeJson(fs.readFileSync(file, 'utf8'), checkQueuedDel, QUEUED_DEL_REFUSAL) };
+    } catch (err) {
+      return { file, problem: err instanceof CniError && err.details ? `${err.message}: ${err.details}` : (err as Error).message };
+    }
+  });
 }

@@ -5,7 +5,7 @@ import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as net from 'node:net';
 import * as path from 'node:path';
-import { listQueuedDels } from '../api/del-queue';
+import { queuedDelFiles } from '../api/del-queue';
 import type { Health } from '../api/wire';
 import { bigIntToIpv6, intToIpv4 } from '../ip/ip';
 import { createLogger, type Logger, type LogOptions } from '../log/logger';
@@ -182,7 +182,8 @@ async function openNode(opts: DaemonOptions, log: Logger): Promise<Node> {
     stateDir: opts.stateDir,
     store: opts.cluster ? 'etcd' : 'embedded',
     ...(opts.cluster ? { node: opts.cluster.nodeName } : {}),
-    queuedDels: listQueuedDels(opts.socket).length,
+    // counted by name: a health probe reads no entry
+    queuedDels: queuedDelFiles(opts.socket).length,
   });
   return { store, metrics, cluster, datapath, service, queue: new DelQueueApplier(opts.socket, service, log, metrics), health };
 }
