@@ -7,6 +7,7 @@ import { CniError, ErrorCode } from '../errors';
 import { checkNetConf } from '../generated/validators';
 import { MAX_TIMEOUT_MS } from './limits';
 import type { PrevResult } from './schemas';
+import type { StaticSources } from './static';
 import { type CniVersion, isSupportedVersion, LATEST_VERSION, requireSupportedVersion } from './version';
 
 export const DEFAULT_TIMEOUT_MS = 30_000;
@@ -30,7 +31,7 @@ export interface NetConf {
   /** isDefaultGateway as configured; absent, the runtime's primary interface (eth0) gets the default routes. */
   isDefaultGateway?: boolean;
   /** Where static IPs and MACs may be asked for in the configuration (runtimeConfig ips/mac, args.cni). */
-  staticSources: { runtimeConfig?: { ips?: unknown; mac?: unknown }; args?: { ips?: unknown; mac?: unknown } };
+  staticSources: Omit<StaticSources, 'cniArgs'>;
 }
 
 /** What can be read from the configuration before it is validated, so that even its refusal is answered and logged. */
@@ -68,9 +69,9 @@ function validAttachments(valid: AttachmentRef[] | null | undefined, spec110: At
 }
 
 /** The `cni` namespace of `args` (CONVENTIONS.md), when it is an object. */
-function cniArgsOf(args: Record<string, unknown> | undefined): { ips?: unknown; mac?: unknown } | undefined {
+function cniArgsOf(args: Record<string, unknown> | undefined): StaticSources['args'] {
   const cni = args?.cni;
-  return cni !== null && typeof cni === 'object' && !Array.isArray(cni) ? (cni as { ips?: unknown; mac?: unknown }) : undefined;
+  return cni !== null && typeof cni === 'object' && !Array.isArray(cni) ? (cni as StaticSources['args']) : undefined;
 }
 
 /** Decodes and validates the network configuration a runtime writes on stdin. */

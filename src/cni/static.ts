@@ -43,30 +43,33 @@ function agree<T>(what: string, found: [string, T][], same: (a: T, b: T) => bool
 
 export function staticRequest(s: StaticSources): StaticRequest {
   const ipSources: [string, string[]][] = [];
+  // each list's addresses in canonical form, sorted: what sources are compared by
+  const keyOf = new Map<string[], string>();
   for (const [where, list] of [
     ['runtimeConfig.ips', stringList('runtimeConfig.ips', s.runtimeConfig?.ips)],
     ['args.cni.ips', stringList('args.cni.ips', s.args?.ips)],
     ['CNI_ARGS IP', s.cniArgs?.IP ? s.cniArgs.IP.split(',') : undefined],
   ] as const) {
     if (!list?.length) continue;
-    for (const ip of list) {
+    const parsed = list.map((ip) => {
       try {
-        parseAddress(ip);
+        return parseAddress(ip);
       } catch (err) {
         throw invalid(`${where}: ${(err as Error).message}`);
       }
-    }
-    const families = list.map((ip) => parseAddress(ip).family);
-    if (families.filter((f) => f === 4).length > 1 || families.filter((f) => f === 6).length > 1)
+    });
+    if (parsed.filter((a) => a.family === 4).length > 1 || parsed.filter((a) => a.family === 6).length > 1)
       throw invalid(`${where} asks for more than one address of a family: ${list.join(', ')}`, 'one IPv4 and one IPv6 at most');
     ipSources.push([where, list]);
+    keyOf.set(
+      list,
+      parsed
+        .map((a) => a.address)
+        .sort()
+        .join(','),
+    );
   }
-  const key = (list: string[]) =>
-    list
-      .map((ip) => parseAddress(ip).address)
-      .sort()
-      .join(',');
-  const ips = agree('IPs', ipSources, (a, b) => key(a) === key(b)) ?? [];
+  const ips = agree('IPs', ipSources, (a, b) => keyOf.get(a) === keyOf.get(b)) ?? [];
 
   const macSources: [string, string][] = [];
   for (const [where, mac] of [
