@@ -2,13 +2,10 @@
 // schema), then read for the command they name.
 import { CniError, ErrorCode } from '../errors';
 import { checkEnv } from '../generated/validators';
-import { interfaceNameProblem } from '../linux/ifname';
+import { interfaceNameProblem, isContainerId } from '../linux/ifname';
 import type { CniEnvInput, COMMANDS } from './schemas';
 
 export type Command = (typeof COMMANDS)[number];
-
-// The spec's container id: alphanumerics plus "_", "." and "-", starting with an alphanumeric.
-const CONTAINER_ID = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
 
 export interface CniArgs {
   K8S_POD_NAME?: string;
@@ -83,7 +80,7 @@ export function parseEnv(env: NodeJS.ProcessEnv): CniEnv {
     args: {},
   };
   if (command === 'VERSION' || command === 'GC' || command === 'STATUS') return result;
-  if (!CONTAINER_ID.test(result.containerId)) {
+  if (!isContainerId(result.containerId)) {
     throw new CniError(
       ErrorCode.InvalidEnv,
       `CNI_CONTAINERID ${JSON.stringify(result.containerId)} is not a valid container id`,

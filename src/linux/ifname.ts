@@ -1,5 +1,5 @@
-// Linux interface names: the kernel's rule for any name, and the name of a pod's host-side veth, which the
-// netplugin makes and node tooling (contivctl leaks) recognizes.
+// The names an attachment is known by: Linux's rule for any interface name, the CNI spec's for a container id,
+// and the name of a pod's host-side veth, which the netplugin makes and node tooling (contivctl leaks) recognizes.
 import { createHash } from 'node:crypto';
 
 /** Linux's dev_valid_name(): 1..15 bytes, not "." or "..", no "/", ":" or whitespace. */
@@ -10,6 +10,10 @@ export function interfaceNameProblem(name: string): string | undefined {
   if (/[/:\s]/.test(name)) return 'may not contain "/", ":" or whitespace';
   return undefined;
 }
+
+// The spec's container id: alphanumerics plus "_", "." and "-", starting with an alphanumeric.
+const CONTAINER_ID = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
+export const isContainerId = (id: string): boolean => CONTAINER_ID.test(id);
 
 const HOST_VETH_PREFIX = 'ctv';
 // 3 + 11 = 14 bytes, under IFNAMSIZ's 15; 44 bits of hash keep collisions out of reach of a node's pods

@@ -4,7 +4,7 @@
 // leaks tells ours from a look-alike by it. A veth being made is not marked yet: it is born in the daemon's
 // pending group (see linkGroups), so a half-made ADD is never mistaken for a live pod.
 import { isIPv4, isIPv6 } from '../ip/ip';
-import { interfaceNameProblem } from './ifname';
+import { interfaceNameProblem, isContainerId } from './ifname';
 
 export interface OwnershipMark {
   containerId: string;
@@ -22,7 +22,6 @@ export const MAX_MARK_BYTES = 255;
 /** The longest container id a mark can carry next to the longest addresses, MAC and interface name. */
 export const MAX_CONTAINER_ID_BYTES = 128;
 const MAC = /^([0-9a-f]{2}:){5}[0-9a-f]{2}$/;
-const CONTAINER_ID = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
 
 export function formatMark(m: OwnershipMark): string {
   const text = [MAGIC, m.createdAtMs, m.ipv4, m.ipv6 ?? '-', m.mac, m.ifname, m.containerId].join(' ');
@@ -37,7 +36,7 @@ export function parseMark(alias: string | undefined): OwnershipMark | undefined 
   const [, created, ipv4, ipv6, mac, ifname, containerId] = f;
   const createdAtMs = Number(created);
   if (!/^\d+$/.test(created) || !Number.isSafeInteger(createdAtMs)) return undefined;
-  if (!isIPv4(ipv4) || (ipv6 !== '-' && !isIPv6(ipv6)) || !MAC.test(mac) || interfaceNameProblem(ifname) || !CONTAINER_ID.test(containerId)) return undefined;
+  if (!isIPv4(ipv4) || (ipv6 !== '-' && !isIPv6(ipv6)) || !MAC.test(mac) || interfaceNameProblem(ifname) || !isContainerId(containerId)) return undefined;
   return { containerId, ifname, ipv4, ...(ipv6 === '-' ? {} : { ipv6 }), mac, createdAtMs };
 }
 
