@@ -14,9 +14,8 @@ import type { NetpluginClient } from '../api/client';
 import { attachmentId } from '../api/routes';
 import type { Endpoint, FixOutcome, FixRequest, Health } from '../api/wire';
 import { inCidr } from '../ip/ip';
-import { hostVethName } from '../linux/ifname';
 import { ipJson } from '../linux/iproute';
-import { parseMark } from '../linux/mark';
+import { ownershipOf } from '../linux/mark';
 import { listNetns, type NetnsInfo, type NsAddress, netnsAddresses, netnsInodeAt } from '../netns/inventory';
 
 export interface NamespaceSnapshot extends NetnsInfo {
@@ -128,8 +127,8 @@ export function analyze(s: NodeSnapshot): Leak[] {
       continue;
     }
     if (recordedVeths.has(port.name)) continue;
-    const mark = parseMark(port.alias);
-    if (mark && hostVethName(mark.containerId, mark.ifname) === port.name) {
+    const mark = ownershipOf(port);
+    if (mark) {
       leaks.push({
         kind: 'unrecorded-veth',
         hostVeth: port.name,

@@ -4,7 +4,7 @@
 // leaks tells ours from a look-alike by it. A veth being made is not marked yet: it is born in the daemon's
 // pending group (see linkGroups), so a half-made ADD is never mistaken for a live pod.
 import { isIPv4, isIPv6 } from '../ip/ip';
-import { interfaceNameProblem, isContainerId } from './ifname';
+import { hostVethName, interfaceNameProblem, isContainerId } from './ifname';
 
 export interface OwnershipMark {
   containerId: string;
@@ -38,6 +38,15 @@ export function parseMark(alias: string | undefined): OwnershipMark | undefined 
   if (!/^\d+$/.test(created) || !Number.isSafeInteger(createdAtMs)) return undefined;
   if (!isIPv4(ipv4) || (ipv6 !== '-' && !isIPv6(ipv6)) || !MAC.test(mac) || interfaceNameProblem(ifname) || !isContainerId(containerId)) return undefined;
   return { containerId, ifname, ipv4, ...(ipv6 === '-' ? {} : { ipv6 }), mac, createdAtMs };
+}
+
+/**
+ * The mark on a link when it proves the link ours: a valid mark naming the very attachment the link's name is
+ * derived from (a mark copied onto another link, or a look-alike name without one, proves nothing).
+ */
+export function ownershipOf(link: { name: string; alias?: string }): OwnershipMark | undefined {
+  const mark = parseMark(link.alias);
+  return mark && hostVethName(mark.containerId, mark.ifname) === link.name ? mark : undefined;
 }
 
 /**

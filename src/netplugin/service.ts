@@ -8,7 +8,7 @@ import type { Endpoint, FixLeaksRequest, FixOutcome, FixRequest, GcRequest, PodA
 import { CniError, ErrorCode, PluginErrorCode } from '../errors';
 import { bigIntToIpv6, intToIpv4, ipv4ToInt, macForIpv4, parseAddress, parseUnicastMac } from '../ip/ip';
 import { hostVethName, interfaceNameProblem } from '../linux/ifname';
-import { formatMark, MAX_CONTAINER_ID_BYTES, type OwnershipMark, parseMark } from '../linux/mark';
+import { formatMark, MAX_CONTAINER_ID_BYTES, type OwnershipMark, ownershipOf, parseMark } from '../linux/mark';
 import type { NetnsHandle } from '../netns/netns';
 import type { IpClaims } from './cluster/claims';
 import { KeyedMutex } from './concurrency';
@@ -554,12 +554,12 @@ export class NetpluginService {
       if (!port) out.staleRecords.push(id);
     }
     for (const port of ports.values()) {
-      const mark = parseMark(port.alias);
+      const mark = ownershipOf(port);
       if (port.group === this.kernel.groups.pending) {
         // an ADD whose record was lost with the store, never answered: nothing owns it
         await this.kernel.detach(port.name);
         out.rolledBack.push(port.name);
-      } else if (!mark || hostVethName(mark.containerId, mark.ifname) !== port.name) {
+      } else if (!mark) {
         out.foreign.push(port.name);
       } else {
         const id = attachmentId(mark.containerId, mark.ifname);
@@ -662,8 +662,8 @@ export class NetpluginService {
         return { action: 'freed' as const };
       });
     }
-    const mark = parseMark(f.alias);
-    if (!mark || hostVethName(mark.containerId, mark.ifname) !== f.hostVeth) return skipped('not our ownership mark');
+    const mark = ownershipOf({ name: f.hostVeth, alias: f.alias });
+    if (!mark) return skipped('not our ownership mark');
     return this.locks.run(attachmentId(mark.containerId, mark.ifname), async () => {
       if (this.store.get(mark.containerId, mark.ifname)) return skipped('it has a record now');
       const now = await this.kernel.hostPort(f.hostVeth);
