@@ -115,59 +115,60 @@ export async function replaceHostAddress(sock: RtNetlinkSocket, index: number, i
   await newAddress(sock, `address ${ip} on ifindex ${index}`, index, { bytes, prefix: bytes.length * 8 }, CREATE_REPLACE);
 }
 
-/** What one peer needs: its block routed via its VTEP address, that address's MAC, and where that MAC is. */
-export interface PeerEntry {
-  block: { network: string; prefix: number };
-  vtep: string;
+/**
+ * What one peer needs: where its VTEP MAC is (one FDB entry), and per block (IPv4, and IPv6 in dual stack) the
+ * block routed via its VTEP address and that address's MAC.
+ */
+export interface Peer {
   vtepMac: string;
   underlayIp: string;
+  blocks: { block: { network: string; prefix: number }; vtep: string }[];
 }
 
-export async function replacePeer(sock: RtNetlinkSocket, index: number, p: PeerEntry): Promise<void> {
+// the FDB entry lives on the device itself (NTF_SELF), not on a bridge it is a port of
+const fdbHeader = (index: number) => ({ family: AF_BRIDGE, ifindex: index, flags: { self: true as const } });
+
+export async function replacePeer(sock: RtNetlinkSocket, index: number, p: Peer): Promise<void> {
   const mac = macToBytes(p.vtepMac);
-  const vtep = ipToBytes(p.vtep);
-  const family = familyOf(vtep);
   await request(
     `FDB ${p.vtepMac} -> ${p.underlayIp}`,
-    sock.newNeighbor(
-      { family: AF_BRIDGE, ifindex: index, state: { permanent: true }, flags: { self: true } },
-      { lladdr: mac, dst: ipToBytes(p.underlayIp) },
-      CREATE_REPLACE,
-    ),
+    sock.newNeighbor({ ...fdbHeader(index), state: { permanent: true } }, { lladdr: mac, dst: ipToBytes(p.underlayIp) }, CREATE_REPLACE),
   );
-  await request(
-    `neighbour ${p.vtep} -> ${p.vtepMac}`,
-    sock.newNeighbor({ family, ifindex: index, state: { permanent: true } }, { dst: vtep, lladdr: mac }, CREATE_REPLACE),
-  );
-  await request(
-    `route ${p.block.network}/${p.block.prefix} via ${p.vtep}`,
-    sock.newRoute(
-      { family, dstLen: p.block.prefix, table: MAIN_TABLE, protocol: 'BOOT', scope: 'UNIVERSE', type: 'UNICAST', flags: { __unknown: RTNH_F_ONLINK } },
-      { dst: ipToBytes(p.block.network), gateway: vtep, oif: index },
-      CREATE_REPLACE,
-    ),
-  );
+  for (const { block, vtep: vtepIp } of p.blocks) {
+    const vtep = ipToBytes(vtepIp);
+    const family = familyOf(vtep);
+    await request(
+      `neighbour ${vtepIp} -> ${p.vtepMac}`,
+      sock.newNeighbor({ family, ifindex: index, state: { permanent: true } }, { dst: vtep, lladdr: mac }, CREATE_REPLACE),
+    );
+    await request(
+      `route ${block.network}/${block.prefix} via ${vtepIp}`,
+      sock.newRoute(
+        { family, dstLen: block.prefix, table: MAIN_TABLE, protocol: 'BOOT', scope: 'UNIVERSE', type: 'UNICAST', flags: { __unknown: RTNH_F_ONLINK } },
+        { dst: ipToBytes(block.network), gateway: vtep, oif: index },
+        CREATE_REPLACE,
+      ),
+    );
+  }
 }
 
 /** Removes what replacePeer made; what is already gone is not an error. */
-export async function removePeer(sock: RtNetlinkSocket, index: number, p: PeerEntry): Promise<void> {
-  const vtep = ipToBytes(p.vtep);
-  const family = familyOf(vtep);
+export async function removePeer(sock: RtNetlinkSocket, index: number, p: Peer): Promise<void> {
   const gone = (err: unknown) => {
     if (!['ESRCH', 'ENOENT', 'ENODEV'].includes(errnoOf(err) ?? '')) throw err;
   };
-  await request(
-    `delete route ${p.block.network}/${p.block.prefix}`,
-    sock.delRoute({ family, dstLen: p.block.prefix, table: MAIN_TABLE }, { dst: ipToBytes(p.block.network), oif: index }, REQUEST_TIMEOUT),
-  ).catch(gone);
-  await request(`delete neighbour ${p.vtep}`, sock.delNeighbor({ family, ifindex: index }, { dst: vtep }, REQUEST_TIMEOUT)).catch(gone);
+  for (const { block, vtep: vtepIp } of p.blocks) {
+    const vtep = ipToBytes(vtepIp);
+    const family = familyOf(vtep);
+    await request(
+      `delete route ${block.network}/${block.prefix}`,
+      sock.delRoute({ family, dstLen: block.prefix, table: MAIN_TABLE }, { dst: ipToBytes(block.network), oif: index }, REQUEST_TIMEOUT),
+    ).catch(gone);
+    await request(`delete neighbour ${vtepIp}`, sock.delNeighbor({ family, ifindex: index }, { dst: vtep }, REQUEST_TIMEOUT)).catch(gone);
+  }
   await request(
     `delete FDB ${p.vtepMac}`,
-    sock.delNeighbor(
-      { family: AF_BRIDGE, ifindex: index, flags: { self: true } },
-      { lladdr: macToBytes(p.vtepMac), dst: ipToBytes(p.underlayIp) },
-      REQUEST_TIMEOUT,
-    ),
+    sock.delNeighbor(fdbHeader(index), { lladdr: macToBytes(p.vtepMac), dst: ipToBytes(p.underlayIp) }, REQUEST_TIMEOUT),
   ).catch(gone);
 }
 

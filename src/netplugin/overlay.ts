@@ -8,7 +8,7 @@ import { blocksOfNode } from '../etcd/layout';
 import type { NodeRecord } from '../etcd/records';
 import { bigIntToIpv6, intToIpv4, parseCidr4, parseCidr6 } from '../ip/ip';
 import { closeSocket, openSocket, type RtNetlinkSocket } from '../linux/rtnetlink';
-import { deviceWithAddress, ensureVxlan, type PeerEntry, removePeer, replaceHostAddress, replacePeer } from '../linux/vxlan';
+import { deviceWithAddress, ensureVxlan, type Peer, removePeer, replaceHostAddress, replacePeer } from '../linux/vxlan';
 import type { Logger } from '../log/logger';
 
 export const VXLAN_OVERHEAD = 50; // outer Ethernet 14 + IPv4 20 + UDP 8 + VXLAN 8
@@ -30,12 +30,14 @@ function blockOf(cidr: string): { network: string; prefix: number } {
   return { network: intToIpv4(c.network), prefix: c.prefix };
 }
 
-/** What addPeer programs for one node, one entry per block (IPv4, then IPv6 in dual stack). */
-const entriesOf = (p: NodeRecord): PeerEntry[] =>
-  blocksOfNode(p).map((b) => {
+/** What addPeer programs for one node: its VTEP MAC's FDB entry, and per block (IPv4, then IPv6 in dual stack) its route and neighbour. */
+function peerOf(p: NodeRecord): Peer {
+  const blocks = blocksOfNode(p).map((b) => {
     const block = blockOf(b);
-    return { block, vtep: block.network, vtepMac: p.vtepMac, underlayIp: p.nodeIp };
+    return { block, vtep: block.network };
   });
+  return { vtepMac: p.vtepMac, underlayIp: p.nodeIp, blocks };
+}
 
 export class Overlay {
   private readonly peers = new Map<string, NodeRecord>();
@@ -77,7 +79,7 @@ export class Overlay {
     const old = this.peers.get(p.name);
     if (old && old.block === p.block && old.block6 === p.block6 && old.vtepMac === p.vtepMac && old.nodeIp === p.nodeIp) return;
     if (old) await this.removePeer(p.name);
-    for (const e of entriesOf(p)) await replacePeer(this.sock, this.index, e);
+    await replacePeer(this.sock, this.index, peerOf(p));
     this.peers.set(p.name, p);
   }
 
@@ -85,7 +87,7 @@ export class Overlay {
   async removePeer(name: string): Promise<void> {
     const p = this.peers.get(name);
     if (!p) return;
-    for (const e of entriesOf(p)) await removePeer(this.sock, this.index, e);
+    await removePeer(this.sock, this.index, peerOf(p));
     this.peers.delete(name);
   }
 
