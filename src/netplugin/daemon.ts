@@ -71,12 +71,20 @@ async function prepareSocket(socket: string, log: Logger): Promise<void> {
   fs.unlinkSync(socket);
 }
 
+/**
+ * The socket's accept queue, as the kernel allows it (net.core.somaxconn caps it; 4096 on current kernels).
+ * Node's default of 511 overflows under a burst of connections (a flood, or hundreds of execs at once), and a
+ * unix socket whose queue is full refuses the next connect at once (EAGAIN): the adapter's ADD would fail
+ * with code 11 although the daemon evicts idle connections as fast as it accepts them.
+ */
+const ACCEPT_BACKLOG = 65535;
+
 function listen(server: http.Server, socket: string): Promise<void> {
   // umask makes the socket 0600 from its first instant, not after a chmod race
   const old = process.umask(0o177);
   return new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(socket, () => {
+    server.listen({ path: socket, backlog: ACCEPT_BACKLOG }, () => {
       server.off('error', reject);
       resolve();
     });

@@ -1,6 +1,6 @@
 // HTTP/1.1 on the unix socket, contiv's routes plus ours. Every failure is an RspAddPod with a non-zero
 // `result` (the CNI error code) and status 500, as contiv's netplugin answers; the daemon never crashes on input.
-// Its resources are bounded: connections (the oldest that never sent a request make room for a new one),
+// Its resources are bounded: connections (the oldest that never sent a request makes room for a new one),
 // the time to send headers and a request, idle keep-alive time, and a body's size. An ADD whose caller is
 // gone before its answer is undone. Shutdown is bounded too: stop accepting, let requests in flight finish
 // for a few seconds, then close whatever remains.
@@ -18,7 +18,7 @@ import type { NetpluginService } from './service';
 export const MAX_BODY = 1 << 20;
 
 export interface ServerLimits {
-  /** Connections open at once; beyond it, the oldest connection that has not sent a request is closed. */
+  /** Connections open at once; beyond it, the oldest connection that has not sent a request (else the oldest idle one) is closed. */
   maxConnections: number;
   /** How long a client may take to send its headers, and its whole request. */
   headersTimeoutMs: number;
@@ -105,8 +105,12 @@ export function createServer(
   health: () => Health,
   limits: ServerLimits = DEFAULT_LIMITS,
 ): NetpluginServer {
-  /** Every open connection, oldest first, and whether it is carrying a request. */
-  const connections = new Map<net.Socket, { busy: boolean }>();
+  /** Every open connection, oldest first: 'new' until its first request, 'busy' while it carries one, 'idle' between requests (keep-alive). */
+  const connections = new Map<net.Socket, { state: 'new' | 'busy' | 'idle' }>();
+  const oldest = (state: 'new' | 'idle'): net.Socket | undefined => {
+    for (const [socket, c] of connections) if (c.state === state) return socket;
+    return undefined;
+  };
   const inFlight = new Set<Promise<unknown>>();
 
   /** A route's answer, and what to do when it cannot be delivered (the caller is gone). */
@@ -162,9 +166,9 @@ export function createServer(
 
   const server = http.createServer((req, res) => {
     const conn = connections.get(req.socket);
-    if (conn) conn.busy = true;
+    if (conn) conn.state = 'busy';
     res.once('close', () => {
-      if (conn) conn.busy = false;
+      if (conn) conn.state = 'idle';
     });
     const work = handle(req, res);
     inFlight.add(work);
@@ -175,12 +179,15 @@ export function createServer(
   server.keepAliveTimeout = limits.keepAliveTimeoutMs;
   server.on('connection', (socket: net.Socket) => {
     if (connections.size >= limits.maxConnections) {
-      // a client that connected and sent nothing holds no work: the oldest such one makes room
-      const idle = [...connections].find(([, c]) => !c.busy)?.[0];
-      if (idle) idle.destroy();
-      else return void socket.destroy();
+      // a client that connected and sent nothing holds no work: the oldest such one makes room, else the oldest
+      // keep-alive connection between requests (a pooled client's; it opens another)
+      const victim = oldest('new') ?? oldest('idle');
+      if (!victim) return void socket.destroy();
+      // counted out now, not at its 'close': the next connection of a burst must find another
+      connections.delete(victim);
+      victim.destroy();
     }
-    connections.set(socket, { busy: false });
+    connections.set(socket, { state: 'new' });
     socket.once('close', () => connections.delete(socket));
   });
   server.on('clientError', (_err, socket) => socket.destroy());
@@ -188,7 +195,7 @@ export function createServer(
   async function shutdown(graceMs: number): Promise<void> {
     const closed = new Promise<void>((resolve) => server.close(() => resolve()));
     // connections with no request in flight (idle, or half-sent) have nothing to finish
-    for (const [socket, c] of connections) if (!c.busy) socket.destroy();
+    for (const [socket, c] of connections) if (c.state !== 'busy') socket.destroy();
     let timer: NodeJS.Timeout | undefined;
     const grace = new Promise<void>((resolve) => {
       timer = setTimeout(resolve, graceMs);

@@ -356,15 +356,33 @@ describe('integration: a node agent never harms a live pod', function () {
   it('a flood of half-open connections neither starves ADDs and /healthz nor grows without bound; an oversized body gets the wire error', async () => {
     const np = daemon('10.248.46.0/24', { extraArgs: ['--max-connections', '256'] });
     await np.start();
+    // a pooled client's keep-alive connection, open before the flood: the connections that never sent a
+    // request make room first
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    const get = () =>
+      new Promise<{ status: number; reused: boolean }>((resolve, reject) => {
+        const req = http.get({ socketPath: np.socket, path: '/healthz', agent }, (res) => {
+          res.resume();
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, reused: req.reusedSocket }));
+        });
+        req.on('error', reject);
+      });
+    expect((await get()).status).to.equal(200);
     const flood: net.Socket[] = [];
+    // a connect the socket's accept queue refused outright: a runtime's exec would have failed the same way
+    let refused = 0;
     for (let i = 0; i < 2000; i++) {
       const s = net.connect(np.socket);
-      s.on('error', () => undefined);
+      s.on('error', (err: NodeJS.ErrnoException) => {
+        if (err.code === 'EAGAIN') refused++;
+      });
       s.on('connect', () => s.write('GET /healthz HTTP/1.1\r\nHo'));
       flood.push(s);
     }
     try {
       await waitFor('the flood to connect', () => flood.filter((s) => s.readyState !== 'opening').length === flood.length);
+      expect(refused, 'connects refused by a full accept queue').to.equal(0);
+      expect(await get(), 'the keep-alive connection opened before the flood').to.deep.equal({ status: 200, reused: true });
       const t0 = Date.now();
       expect(await np.client.healthy()).to.equal(true);
       const [p] = await pods(np, 'flooded', 1);
@@ -374,6 +392,7 @@ describe('integration: a node agent never harms a live pod', function () {
       expect((await del(np, p.id, p.ns)).status).to.equal(0);
     } finally {
       for (const s of flood) s.destroy();
+      agent.destroy();
     }
     const big = await new Promise<{ status: number; body: string }>((resolve, reject) => {
       const req = http.request({ socketPath: np.socket, path: '/ContivCNI.AddPod', method: 'POST', headers: { 'Content-Type': 'application/json' } }, (res) => {
