@@ -5,7 +5,6 @@ import { Command, CommanderError, Option } from 'commander';
 import { axiosClient } from '../api/axios-transport';
 import { delQueueDir, listQueuedDels } from '../api/del-queue';
 import { DEFAULT_SOCKET } from '../api/routes';
-import type { Endpoint } from '../api/wire';
 import { bashCompletion, zshCompletion } from '../contivctl/completion';
 import { type Check, doctor } from '../contivctl/doctor';
 import { CHAINABLE, type ChainedPlugin, installCni } from '../contivctl/install';
@@ -22,6 +21,9 @@ const print = (text: string): void => void process.stdout.write(text.endsWith('\
 function withOutput(cmd: Command): Command {
   return cmd.addOption(new Option('-o, --output <format>', 'output format').choices(FORMATS).default('table')).option('--json', 'the same as -o json');
 }
+
+/** A table's POD column: namespace/name, or '-' when the attachment names none. */
+const podOf = (e: { podNamespace?: string; podName?: string }): string => (e.podNamespace && e.podName ? `${e.podNamespace}/${e.podName}` : '-');
 
 const examples = (cmd: Command, lines: string[]): Command => cmd.addHelpText('after', `\nExamples:\n${lines.map((l) => `  $ ${l}`).join('\n')}\n`);
 
@@ -46,7 +48,6 @@ examples(withOutput(program.command('endpoints').description("the netplugin's at
   'contivctl endpoints -o json --socket /run/contiv/contiv-cni.sock',
 ]).action(async (o: { socket: string; output: string; json?: boolean }) => {
   const endpoints = await axiosClient(o.socket).endpoints();
-  const pod = (e: Endpoint) => (e.podNamespace && e.podName ? `${e.podNamespace}/${e.podName}` : '-');
   print(
     render(formatOf(o), endpoints, (wide) =>
       table(
@@ -58,7 +59,7 @@ examples(withOutput(program.command('endpoints').description("the netplugin's at
           { head: 'IPV6', value: (e) => e.ipv6address ?? '-' },
           { head: 'HOST VETH', value: (e) => e.hostVeth },
           { head: 'STATE', value: (e) => e.state },
-          { head: 'POD', value: pod },
+          { head: 'POD', value: podOf },
           { head: 'NETNS', value: (e) => e.netns || '-' },
           { head: 'MAC', value: (e) => e.mac, wide: true },
           { head: 'CREATED', value: (e) => e.createdAt, wide: true },
@@ -272,7 +273,7 @@ examples(
               { head: 'NODE', value: (e) => e.node },
               { head: 'CONTAINER', value: (e) => (wide ? e.containerId : e.containerId.slice(0, 16)) },
               { head: 'IFNAME', value: (e) => e.ifname },
-              { head: 'POD', value: (e) => (e.podNamespace && e.podName ? `${e.podNamespace}/${e.podName}` : '-') },
+              { head: 'POD', value: podOf },
               { head: 'NETNS', value: (e) => e.netns, wide: true },
             ],
             wide,
