@@ -97,6 +97,27 @@ export class TestCluster {
     return this.etcd;
   }
 
+  /**
+   * Resolves once the running members take writes. A killed member may have been the leader: the others then
+   * elect one (etcd's election timeout is 1 s), and until they have, no write anywhere succeeds.
+   */
+  async writable(timeoutMs = 15_000): Promise<void> {
+    const probe = '/contiv-test/writable';
+    await waitFor(
+      'the running etcd members to take writes (a leader elected)',
+      async () => {
+        try {
+          await this.client().put(probe).value(String(Date.now()));
+          await this.client().delete().key(probe);
+          return true;
+        } catch {
+          return false;
+        }
+      },
+      timeoutMs,
+    );
+  }
+
   /** A namespace with a veth on the underlay bridge and `ip` on it. */
   private attach(netns: string, ip: string): void {
     sh('ip', ['netns', 'add', netns]);
